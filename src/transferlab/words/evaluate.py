@@ -1,0 +1,192 @@
+"""Standard benchmarks: word analogies (questions-words format) and word-pair similarity
+(WordSim353 / SimLex-999 style).  Defaults follow gensim's ``KeyedVectors.evaluate_word_analogies``
+and ``evaluate_word_pairs`` so the numbers are comparable: case-insensitive (a word's most frequent
+case variant answers for it), only the 300,000 most frequent words, questions with an
+out-of-vocabulary word skipped and counted.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from transferlab.errors import BadInputError, DataError
+from transferlab.words.vectors import WordVectors
+
+DEFAULT_RESTRICT = 300_000
+
+
+def _read_lines(path: str | Path) -> tuple[list[str], int]:
+    path = Path(path)
+    if not path.exists():
+        raise BadInputError(f"benchmark file not found: {path}")
+    if path.is_dir():
+        raise BadInputError(f"{path} is a directory, not a benchmark file")
+    raw = path.read_bytes()
+    try:
+        return [ln.rstrip("\r") for ln in raw.decode("utf-8").split("\n")], 0
+    except UnicodeDecodeError:
+        lines = []
+        replaced = 0
+        for b in raw.split(b"\n"):
+            b = b.rstrip(b"\r")
+            try:
+                lines.append(b.decode("utf-8"))
+            except UnicodeDecodeError:
+                lines.append(b.decode("utf-8", "replace"))
+                replaced += 1
+        return lines, replaced
+
+
+def _vocab(wv: WordVectors, restrict: int | None, case_insensitive: bool) -> dict[str, int]:
+    """Key -> row over the first ``restrict`` words; the first (most frequent) case variant wins."""
+    keys = wv.index_to_key[:restrict] if restrict else wv.index_to_key
+    ok: dict[str, int] = {}
+    for i, k in enumerate(keys):
+        ok.setdefault(k.upper() if case_insensitive else k, i)
+    return ok
+
+
+def evaluate_analogies(wv: WordVectors, path: str | Path, restrict: int | None = DEFAULT_RESTRICT,
+                       case_insensitive: bool = True, method: str = "add") -> dict:
+    """Accuracy on an analogy file (``: section`` lines, then ``a b c d`` per line: a:b :: c:d).
+
+    Returns ``accuracy``, ``n_questions`` (answered), ``n_correct``, ``n_skipped`` (an
+    out-of-vocabulary word), ``n_invalid`` (lines without exactly four words), ``sections`` (name ->
+    accuracy, None where no question could be answered) and ``section_details``.
+    """
+    start = time.perf_counter()
+    lines, replaced = _read_lines(path)
+    ok = _vocab(wv, restrict, case_insensitive)
+    norm = (lambda w: w.upper()) if case_insensitive else (lambda w: w)
+    sections: list[dict] = []
+    questions: list[tuple[int, int, int]] = []
+    expected: list[str] = []
+    ignore: list[tuple[str, str, str]] = []
+    q_section: list[int] = []
+    n_invalid = 0
+    for lineno, line in enumerate(lines, 1):
+        if line.startswith(": "):
+            sections.append({"section": line.lstrip(": ").strip(), "correct": 0, "total": 0, "skipped": 0})
+            continue
+        words = [norm(w) for w in line.split()]
+        if len(words) != 4:
+            n_invalid += 1
+            continue
+        if not sections:
+            raise DataError(f"{path}, line {lineno}: a question before any ': section' line")
+        sec = sections[-1]
+        if any(w not in ok for w in words):
+            sec["skipped"] += 1
+            continue
+        a, b, c, d = words
+        questions.append((ok[a], ok[b], ok[c]))
+        expected.append(d)
+        ignore.append((a, b, c))
+        q_section.append(len(sections) - 1)
+        sec["total"] += 1
+    n_skipped = sum(s["skipped"] for s in sections)
+    if not questions:
+        why = (f"all {n_skipped} question(s) have a word outside the {restrict or len(wv)} most frequent words"
+               if n_skipped else "no line has exactly four words under a ': section' header")
+        raise DataError(f"{path}: no usable analogy question ({why})")
+
+    rows = np.asarray(questions, dtype=np.int64)
+    exclude = [_excluded(wv, ok, r, ig, restrict, case_insensitive) for r, ig in zip(rows, ignore)]
+    if method in ("add", "3cosadd"):
+        idx, _ = wv.search(wv._add_queries(rows), 1, restrict, exclude)
+    elif method in ("cosmul", "3cosmul"):
+        idx, _ = wv._cosmul(rows, 1, restrict, exclude)
+    else:
+        raise BadInputError(f"unknown analogy method {method!r}: use add or cosmul")
+    for i, (qi, exp) in enumerate(zip(idx[:, 0], expected)):
+        if qi >= 0 and norm(wv.index_to_key[qi]) == exp:
+            sections[q_section[i]]["correct"] += 1
+    n_correct = sum(s["correct"] for s in sections)
+    n_questions = len(questions)
+    return {
+        "file": str(path),
+        "method": method,
+        "restrict": restrict,
+        "case_insensitive": case_insensitive,
+        "accuracy": n_correct / n_questions,
+        "n_questions": n_questions,
+        "n_correct": n_correct,
+        "n_skipped": n_skipped,
+        "n_invalid": n_invalid,
+        "oov_ratio": n_skipped / (n_skipped + n_questions),
+        "lines_with_replaced_bytes": replaced,
+        "sections": {s["section"]: (s["correct"] / s["total"] if s["total"] else None) for s in sections},
+        "section_details": sections,
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+
+
+def _excluded(wv, ok, row, ignore, restrict, case_insensitive) -> list[int]:
+    """The query rows, and (case-insensitively) any other case variant of the query words."""
+    out = set(int(r) for r in row)
+    if case_insensitive and wv._has_case_variants():
+        groups = wv._case_groups()
+        for w in ignore:
+            for r in groups.get(w.lower(), ()):
+                if (restrict is None or r < restrict) and wv.index_to_key[r].upper() == w:
+                    out.add(r)
+    return sorted(out)
+
+
+def evaluate_similarity(wv: WordVectors, path: str | Path, restrict: int | None = DEFAULT_RESTRICT,
+                        case_insensitive: bool = True) -> dict:
+    """Pearson and Spearman correlation between cosine similarity and human scores.
+
+    Lines: ``word1 word2 score`` separated by tabs, commas or spaces; ``#`` starts a comment line.
+    Pairs with a word outside the ``restrict`` most frequent words are skipped and counted.
+    """
+    from scipy import stats
+
+    lines, replaced = _read_lines(path)
+    ok = _vocab(wv, restrict, case_insensitive)
+    norm = (lambda w: w.upper()) if case_insensitive else (lambda w: w)
+    gold, model = [], []
+    n_oov = n_invalid = 0
+    oov_words: dict[str, None] = {}
+    for line in lines:
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        sep = "\t" if "\t" in line else ("," if "," in line else None)
+        parts = [p.strip() for p in line.split(sep)]
+        try:
+            if len(parts) != 3:
+                raise ValueError
+            a, b, score = norm(parts[0]), norm(parts[1]), float(parts[2])
+        except ValueError:
+            n_invalid += 1
+            continue
+        if a not in ok or b not in ok:
+            n_oov += 1
+            for w, orig in ((a, parts[0]), (b, parts[1])):
+                if w not in ok:
+                    oov_words.setdefault(orig)
+            continue
+        gold.append(score)
+        model.append(float(np.dot(wv._normed[ok[a]], wv._normed[ok[b]])))
+    if len(gold) < 3:
+        why = f"{n_oov} pair(s) out of vocabulary, {n_invalid} invalid line(s)"
+        raise DataError(f"{path}: not enough usable word pairs to correlate ({len(gold)}; {why})")
+    spearman = stats.spearmanr(gold, model)
+    pearson = stats.pearsonr(gold, model)
+    return {
+        "file": str(path),
+        "restrict": restrict,
+        "case_insensitive": case_insensitive,
+        "spearman": float(spearman[0]),
+        "spearman_p": float(spearman[1]),
+        "pearson": float(pearson[0]),
+        "pearson_p": float(pearson[1]),
+        "n_pairs": len(gold),
+        "n_oov": n_oov,
+        "oov_ratio": n_oov / (n_oov + len(gold)),
+        "n_invalid": n_invalid,
+        "oov_words": list(oov_words)[:20],
+        "lines_with_replaced_bytes": replaced,
+    }

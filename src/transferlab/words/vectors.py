@@ -1,0 +1,492 @@
+"""A word-embedding space held in memory: load, look up, and query it fast.
+
+``WordVectors`` keeps the vocabulary in file order (for GloVe / word2vec files that is descending
+frequency, which is what ``restrict`` relies on), the vectors as given, and a unit-normalised
+float32 copy computed once.  All queries are batched matrix products over blocks of that copy with
+a running per-query threshold, so many queries cost about as much as one pass over the matrix.
+"""
+from __future__ import annotations
+
+import difflib
+import mmap
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from transferlab.errors import BadInputError, DataError
+
+BUILTIN = "glove-6b-50d"
+FORMATS = ("glove", "word2vec", "word2vec-bin", "fasttext", "gensim", "npz")
+
+_BLOCK_ROWS = 8192      # vocabulary rows per matrix-product block
+_QUERY_CHUNK = 512      # queries per batch (block scores: 8192 x 512 float32 = 16 MB)
+
+
+@dataclass
+class LoadReport:
+    """What happened while reading a vectors file (problems are counted, never silently dropped)."""
+
+    source: str
+    format: str
+    n_words: int = 0
+    dim: int = 0
+    seconds: float = 0.0
+    malformed: int = 0                                   # lines skipped with --lenient
+    malformed_lines: list[int] = field(default_factory=list)   # first few line numbers
+    duplicates: int = 0                                  # later occurrences ignored (first wins)
+    duplicate_words: list[str] = field(default_factory=list)
+    replaced: int = 0                                    # lines with undecodable bytes replaced by U+FFFD
+    replaced_lines: list[int] = field(default_factory=list)
+
+    def warnings(self) -> list[str]:
+        out = []
+        if self.malformed:
+            out.append(f"skipped {self.malformed} malformed line(s) (first at line(s) "
+                       f"{', '.join(map(str, self.malformed_lines))})")
+        if self.duplicates:
+            out.append(f"ignored {self.duplicates} duplicate word(s), first occurrence kept "
+                       f"(e.g. {', '.join(repr(w) for w in self.duplicate_words)})")
+        if self.replaced:
+            out.append(f"replaced undecodable (non-UTF-8) bytes on {self.replaced} line(s) "
+                       f"(first at line(s) {', '.join(map(str, self.replaced_lines))})")
+        return out
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+class WordVectors:
+    """Vocabulary + vectors, with gensim-``KeyedVectors``-like ergonomics.
+
+    >>> wv = WordVectors.load()                  # built-in GloVe 6B 50d
+    >>> wv["king"].shape, "king" in wv, len(wv)
+    >>> wv.most_similar("frog", topn=5)
+    >>> wv.analogy("man", "king", "woman")      # man is to king as woman is to ?  -> queen
+    """
+
+    def __init__(self, words: Sequence[str], vectors: np.ndarray, *, report: LoadReport | None = None,
+                 _release=None) -> None:
+        vectors = np.asarray(vectors)
+        if vectors.ndim != 2:
+            raise DataError(f"vectors must be a 2-D matrix, got shape {vectors.shape}")
+        words = list(words)
+        if len(words) != vectors.shape[0]:
+            raise DataError(f"{len(words)} words but {vectors.shape[0]} vectors")
+        if len(words) == 0:
+            raise DataError("no word vectors (empty vocabulary)")
+        self.report = report or LoadReport(source="<arrays>", format="arrays")
+        key_to_index: dict[str, int] = {}
+        keep = None
+        for i, w in enumerate(words):
+            if w in key_to_index:
+                if keep is None:
+                    keep = np.ones(len(words), dtype=bool)
+                keep[i] = False
+                self.report.duplicates += 1
+                if len(self.report.duplicate_words) < 5:
+                    self.report.duplicate_words.append(w)
+            else:
+                key_to_index[w] = len(key_to_index)
+        if keep is not None:
+            words = [w for w, k in zip(words, keep) if k]
+            vectors = vectors[keep]
+        if not np.issubdtype(vectors.dtype, np.floating):
+            raise DataError(f"vectors must be floating point, got {vectors.dtype}")
+        self.index_to_key: list[str] = words
+        self.key_to_index: dict[str, int] = key_to_index
+        self.vectors = vectors                      # as given (may be a read-only file mapping)
+        self.report.n_words, self.report.dim = len(words), int(vectors.shape[1])
+        self._norms, self._normed = _normalise(vectors, _release)
+        self._lower: dict[str, int] | None = None
+        self._mapping = None                        # keeps a file mapping alive, if any
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, source: str | os.PathLike | None = None, format: str | None = None,
+             lenient: bool = False) -> "WordVectors":
+        """Load the built-in ``glove-6b-50d`` (default) or a vectors file (format detected if not given)."""
+        from transferlab.words import formats
+
+        start = time.perf_counter()
+        if source is None or str(source) == BUILTIN:
+            wv = formats.load_builtin(cls)
+        else:
+            wv = formats.load_file(cls, Path(source), format, lenient)
+        wv.report.seconds = round(time.perf_counter() - start, 3)
+        return wv
+
+    @classmethod
+    def from_arrays(cls, words: Sequence[str], vectors: np.ndarray) -> "WordVectors":
+        return cls(words, np.asarray(vectors, dtype=np.float32))
+
+    # ------------------------------------------------------------------ basics
+    def __len__(self) -> int:
+        return len(self.index_to_key)
+
+    def __contains__(self, word: object) -> bool:
+        return word in self.key_to_index
+
+    def __getitem__(self, word: str | Sequence[str]) -> np.ndarray:
+        if isinstance(word, str):
+            return np.array(self.vectors[self.index(word)], dtype=np.float32)
+        return np.stack([self[w] for w in word])
+
+    def __repr__(self) -> str:
+        return f"WordVectors({len(self)} words x {self.dim} dims, from {self.report.source})"
+
+    @property
+    def dim(self) -> int:
+        return int(self._normed.shape[1])
+
+    @property
+    def normed(self) -> np.ndarray:
+        """The unit-normalised float32 matrix (read-only view; zero vectors stay zero)."""
+        view = self._normed.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def norms(self) -> np.ndarray:
+        return self._norms
+
+    def index(self, word: str) -> int:
+        """Row of ``word``: exact match first, else its most frequent case variant; else BadInputError."""
+        i = self.key_to_index.get(word)
+        if i is None:
+            i = self._lower_map().get(word.lower())
+        if i is None:
+            raise BadInputError(self.unknown_message([word]))
+        return i
+
+    def indices(self, words: Iterable[str]) -> list[int]:
+        """Rows of all ``words``; one error naming every unknown word (with close spellings)."""
+        words = list(words)
+        out, missing = [], []
+        for w in words:
+            try:
+                out.append(self.index(w))
+            except BadInputError:
+                missing.append(w)
+        if missing:
+            raise BadInputError(self.unknown_message(missing))
+        return out
+
+    def _lower_map(self) -> dict[str, int]:
+        if self._lower is None:
+            lower: dict[str, int] = {}
+            for i, w in enumerate(self.index_to_key):
+                lower.setdefault(w.lower(), i)
+            self._lower = lower
+        return self._lower
+
+    def suggest(self, word: str, n: int = 3, pool: int = 100_000) -> list[str]:
+        """Close spellings of ``word`` among the ``pool`` most frequent words of similar length."""
+        low = word.lower()
+        cands = [w for w in self.index_to_key[:pool] if abs(len(w) - len(low)) <= 2]
+        return difflib.get_close_matches(low, cands, n=n, cutoff=0.75)
+
+    def unknown_message(self, words: Sequence[str]) -> str:
+        parts = []
+        for w in list(dict.fromkeys(words))[:10]:
+            near = self.suggest(w)
+            parts.append(f"{w!r}" + (f" (did you mean: {', '.join(near)}?)" if near else ""))
+        more = f" and {len(set(words)) - 10} more" if len(set(words)) > 10 else ""
+        noun = "word" if len(set(words)) == 1 else "words"
+        return f"unknown {noun} (not in the {len(self)}-word vocabulary): {', '.join(parts)}{more}"
+
+    def unit(self, word_or_vector: str | np.ndarray) -> np.ndarray:
+        if isinstance(word_or_vector, str):
+            return self._normed[self.index(word_or_vector)]
+        v = np.asarray(word_or_vector, dtype=np.float32).ravel()
+        if v.shape[0] != self.dim:
+            raise BadInputError(f"vector has {v.shape[0]} values, the space has {self.dim} dimensions")
+        n = np.linalg.norm(v)
+        return v / n if n > 0 else v
+
+    # ------------------------------------------------------------------ pairwise
+    def similarity(self, a: str, b: str) -> float:
+        """Cosine similarity of two words."""
+        i, j = self.indices([a, b])
+        return float(np.dot(self._normed[i], self._normed[j]))
+
+    def distances(self, words: Sequence[str], metric: str = "cosine") -> np.ndarray:
+        """Pairwise distance matrix among ``words`` (``cosine`` = 1 - cosine similarity, or ``euclidean``)."""
+        idx = self.indices(words)
+        if metric == "cosine":
+            u = self._normed[idx].astype(np.float64)
+            d = 1.0 - u @ u.T
+            np.fill_diagonal(d, 0.0)
+            return np.clip(d, 0.0, 2.0)
+        if metric == "euclidean":
+            x = np.asarray(self.vectors[idx], dtype=np.float64)
+            sq = (x * x).sum(1)
+            d2 = sq[:, None] + sq[None, :] - 2 * x @ x.T
+            np.fill_diagonal(d2, 0.0)
+            return np.sqrt(np.maximum(d2, 0.0))
+        raise BadInputError(f"unknown metric {metric!r}: use cosine or euclidean")
+
+    def nearest_within(self, words: Sequence[str], metric: str = "cosine") -> list[tuple[str, str, float]]:
+        """For each word, its nearest other word in the list: (word, nearest, distance)."""
+        words = list(words)
+        if len(words) < 2:
+            raise BadInputError("need at least two words to find nearest neighbours within a list")
+        d = self.distances(words, metric).copy()
+        np.fill_diagonal(d, np.inf)
+        j = d.argmin(1)
+        return [(w, words[k], float(d[i, k])) for i, (w, k) in enumerate(zip(words, j))]
+
+    # ------------------------------------------------------------------ search engine
+    def search(self, queries: np.ndarray, k: int, restrict: int | None = None,
+               exclude: Sequence[Sequence[int]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` rows by cosine for each query vector (rows of ``queries``, unit length).
+
+        Searches the first ``restrict`` rows (all if None), never returning a row listed in
+        ``exclude[q]`` for query ``q``.  Returns (indices, scores), each (n_queries, k), best first;
+        where fewer than k rows qualify, indices are -1 and scores -inf.
+        """
+        Q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        n = len(self) if not restrict else max(1, min(int(restrict), len(self)))
+        nq = Q.shape[0]
+        idx_out = np.full((nq, k), -1, dtype=np.int64)
+        sc_out = np.full((nq, k), -np.inf, dtype=np.float32)
+        if nq == 0 or k <= 0:
+            return idx_out, sc_out
+        if exclude is not None:
+            ex_q = np.concatenate([np.full(len(e), q, dtype=np.int64) for q, e in enumerate(exclude)] or [[]])
+            ex_v = np.concatenate([np.asarray(e, dtype=np.int64) for e in exclude] or [[]])
+        for s in range(0, nq, _QUERY_CHUNK):
+            e = min(nq, s + _QUERY_CHUNK)
+            exq = exv = None
+            if exclude is not None:
+                m = (ex_q >= s) & (ex_q < e)
+                exq, exv = ex_q[m] - s, ex_v[m]
+            idx_out[s:e], sc_out[s:e] = self._search_chunk(Q[s:e], k, n, exq, exv)
+        return idx_out, sc_out
+
+    def _search_chunk(self, Q, k, n, exq, exv):
+        nq = Q.shape[0]
+        N = self._normed
+        thr = np.full(nq, -np.inf, dtype=np.float32)
+        cq = np.empty(0, np.int64)      # candidate (query, row, score) triples
+        cv = np.empty(0, np.int64)
+        cs = np.empty(0, np.float32)
+        QT = Q.T.copy()
+        block = min(_BLOCK_ROWS, max(1024, 8 * k))
+        start = 0
+        while start < n:
+            stop = min(n, start + block)
+            S = N[start:stop] @ QT                               # (rows, queries)
+            if exq is not None and exq.size:
+                m = (exv >= start) & (exv < stop)
+                if m.any():
+                    S[exv[m] - start, exq[m]] = -np.inf
+            if start == 0:  # first block: exact top-k per query sets the thresholds
+                kk = min(k, S.shape[0])
+                r = np.argpartition(-S, kk - 1, axis=0)[:kk] if kk < S.shape[0] else \
+                    np.broadcast_to(np.arange(S.shape[0])[:, None], S.shape)
+                c = np.broadcast_to(np.arange(nq), r.shape)
+                r, c = r.ravel(), c.ravel()
+                vals = S[r, c]
+                ok = np.isfinite(vals)
+                cols = np.arange(nq)
+            else:
+                colmax = S.max(axis=0)
+                cols = np.nonzero(colmax >= thr)[0]
+            if cols.size and start > 0:
+                sub = S[:, cols]
+                r, c = np.nonzero(sub >= thr[cols])
+                vals = sub[r, c]
+                ok = np.isfinite(vals)
+            if cols.size:
+                cq = np.concatenate([cq, cols[c[ok]]])
+                cv = np.concatenate([cv, r[ok] + start])
+                cs = np.concatenate([cs, vals[ok]])
+                # keep only each query's top k candidates; the k-th score becomes its threshold
+                order = np.lexsort((cv, -cs, cq))
+                cq, cv, cs = cq[order], cv[order], cs[order]
+                first = np.searchsorted(cq, cq, side="left")
+                rank = np.arange(cq.size) - first
+                keep = rank < k
+                full = keep & (rank == k - 1)
+                thr[cq[full]] = cs[full]
+                cq, cv, cs = cq[keep], cv[keep], cs[keep]
+            start = stop
+            block = _BLOCK_ROWS
+        idx = np.full((nq, k), -1, dtype=np.int64)
+        sc = np.full((nq, k), -np.inf, dtype=np.float32)
+        if cq.size:
+            first = np.searchsorted(cq, cq, side="left")
+            rank = np.arange(cq.size) - first
+            idx[cq, rank] = cv
+            sc[cq, rank] = cs
+        return idx, sc
+
+    # ------------------------------------------------------------------ queries
+    def most_similar(self, word_or_vector: str | np.ndarray, topn: int = 10,
+                     restrict: int | None = None) -> list[tuple[str, float]]:
+        """The ``topn`` nearest words by cosine (the query word itself excluded)."""
+        return self.neighbours([word_or_vector], topn, restrict)[0]
+
+    similar = most_similar
+
+    def neighbours(self, items: Sequence[str | np.ndarray], topn: int = 10,
+                   restrict: int | None = None) -> list[list[tuple[str, float]]]:
+        """Batched ``most_similar`` for many words (or vectors) in one pass over the matrix."""
+        items = list(items)
+        if not items:
+            return []
+        words = [x for x in items if isinstance(x, str)]
+        if words:
+            self.indices(words)  # one error naming every unknown word
+        Q = np.stack([self.unit(x) for x in items])
+        exclude = [[self.index(x)] if isinstance(x, str) else [] for x in items]
+        idx, sc = self.search(Q, topn, restrict, exclude)
+        return [self._pairs(i, s) for i, s in zip(idx, sc)]
+
+    def _pairs(self, idx, sc):
+        return [(self.index_to_key[i], float(s)) for i, s in zip(idx, sc) if i >= 0]
+
+    def analogy(self, a: str, b: str, c: str, topn: int = 1, method: str = "add",
+                restrict: int | None = None) -> list[tuple[str, float]]:
+        """``a`` is to ``b`` as ``c`` is to ?  (3CosAdd: b - a + c; ``cosmul``: 3CosMul).
+
+        The three query words (and their case variants) never answer.
+        """
+        return self.analogies([(a, b, c)], topn, method, restrict)[0]
+
+    def analogies(self, triples: Sequence[tuple[str, str, str]], topn: int = 1, method: str = "add",
+                  restrict: int | None = None) -> list[list[tuple[str, float]]]:
+        """Batched :meth:`analogy`."""
+        triples = [tuple(t) for t in triples]
+        if any(len(t) != 3 for t in triples):
+            raise BadInputError("each analogy needs exactly three words: A B C (A is to B as C is to ?)")
+        self.indices([w for t in triples for w in t])
+        rows = np.array([[self.index(w) for w in t] for t in triples], dtype=np.int64).reshape(-1, 3)
+        exclude = [self._variants(t, restrict) for t in triples]
+        if method in ("add", "3cosadd"):
+            idx, sc = self.search(self._add_queries(rows), topn, restrict, exclude)
+        elif method in ("cosmul", "3cosmul"):
+            idx, sc = self._cosmul(rows, topn, restrict, exclude)
+        else:
+            raise BadInputError(f"unknown analogy method {method!r}: use add (3CosAdd) or cosmul (3CosMul)")
+        return [self._pairs(i, s) for i, s in zip(idx, sc)]
+
+    def _variants(self, words: Iterable[str], restrict: int | None) -> list[int]:
+        """Rows of the words and of every case variant of them (within ``restrict``)."""
+        lows = {w.lower() for w in words}
+        out = {self.index(w) for w in words}
+        if self._has_case_variants():
+            for w in lows:
+                out.update(self._case_groups().get(w, ()))
+        return sorted(out)
+
+    def _has_case_variants(self) -> bool:
+        return len(self._lower_map()) != len(self)
+
+    def _case_groups(self) -> dict[str, list[int]]:
+        if not hasattr(self, "_groups"):
+            groups: dict[str, list[int]] = {}
+            for i, w in enumerate(self.index_to_key):
+                groups.setdefault(w.lower(), []).append(i)
+            self._groups = {k: v for k, v in groups.items() if len(v) > 1}
+        return self._groups
+
+    def _add_queries(self, rows: np.ndarray) -> np.ndarray:
+        N = self._normed
+        m = N[rows[:, 1]] + N[rows[:, 2]] - N[rows[:, 0]]
+        norm = np.linalg.norm(m, axis=1, keepdims=True)
+        return m / np.where(norm > 0, norm, 1)
+
+    def _cosmul(self, rows, topn, restrict, exclude):
+        """3CosMul (Levy & Goldberg 2014) with cosines shifted to [0, 1], as gensim does."""
+        n = len(self) if not restrict else min(int(restrict), len(self))
+        N = self._normed[:n]
+        idx = np.full((len(rows), topn), -1, dtype=np.int64)
+        sc = np.full((len(rows), topn), -np.inf, dtype=np.float32)
+        for q, (a, b, c) in enumerate(rows):
+            sims = (1 + N @ self._normed[[a, b, c]].T) / 2
+            score = sims[:, 1] * sims[:, 2] / (sims[:, 0] + 1e-6)
+            ex = [e for e in exclude[q] if e < n]
+            score[ex] = -np.inf
+            kk = min(topn, n - len(ex))
+            if kk <= 0:
+                continue
+            top = np.argpartition(-score, kk - 1)[:kk]
+            top = top[np.argsort(-score[top], kind="stable")]
+            idx[q, :kk], sc[q, :kk] = top, score[top]
+        return idx, sc
+
+    def odd_one_out(self, words: Sequence[str]) -> tuple[str, list[tuple[str, float]]]:
+        """The word least similar to the mean of the (unit) vectors; also every word's similarity to it."""
+        words = list(words)
+        if len(words) < 3:
+            raise BadInputError("odd-one-out needs at least three words")
+        u = self._normed[self.indices(words)].astype(np.float64)
+        mean = u.mean(0)
+        mean /= np.linalg.norm(mean) or 1.0
+        sims = u @ mean
+        ranked = sorted(zip(words, sims.tolist()), key=lambda t: -t[1])
+        return ranked[-1][0], ranked
+
+    # ------------------------------------------------------------------ export
+    def save_word2vec(self, path: str | os.PathLike, header: bool = True, limit: int | None = None) -> Path:
+        """Write word2vec text format (``N D`` header, then ``word v1 ... vD``), atomically."""
+        from transferlab.io import atomic_path
+
+        n = len(self) if not limit else min(int(limit), len(self))
+        with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            if header:
+                f.write(f"{n} {self.dim}\n")
+            for s in range(0, n, 20000):
+                block = np.asarray(self.vectors[s:min(n, s + 20000)], dtype=np.float32)
+                for w, row in zip(self.index_to_key[s:s + len(block)], block):
+                    f.write(w + " " + " ".join(map(str, row)) + "\n")  # shortest float32 round-trip
+        return Path(path)
+
+    def save_projector(self, out_dir: str | os.PathLike, limit: int | None = 10000,
+                       words: Sequence[str] | None = None, labels: dict[str, str] | None = None) -> tuple[Path, Path]:
+        """TensorBoard embedding-projector files: ``vectors.tsv`` and ``metadata.tsv``."""
+        from transferlab.io import ensure_writable_dir, write_text
+
+        out = ensure_writable_dir(out_dir)
+        if words is not None:
+            idx = self.indices(words)
+        else:
+            idx = list(range(len(self) if not limit else min(int(limit), len(self))))
+        X = np.asarray(self.vectors[idx], dtype=np.float32)
+        vec_lines = ["\t".join(map(str, row)) for row in X]
+        if labels:
+            meta = "word\tcategory\n" + "".join(f"{_tsv(self.index_to_key[i])}\t{_tsv(labels.get(self.index_to_key[i], ''))}\n"
+                                               for i in idx)
+        else:  # single column: no header line (projector convention)
+            meta = "".join(_tsv(self.index_to_key[i]) + "\n" for i in idx)
+        v = write_text(out / "vectors.tsv", "\n".join(vec_lines) + "\n")
+        m = write_text(out / "metadata.tsv", meta)
+        return v, m
+
+
+def _tsv(s: str) -> str:
+    return s.replace("\t", " ").replace("\n", " ")
+
+
+def _normalise(vectors: np.ndarray, release=None) -> tuple[np.ndarray, np.ndarray]:
+    """Norms and the unit-normalised float32 copy, computed in row chunks (little extra memory)."""
+    n, d = vectors.shape
+    norms = np.empty(n, dtype=np.float32)
+    normed = np.empty((n, d), dtype=np.float32)
+    step = 32768
+    for s in range(0, n, step):
+        chunk = np.ascontiguousarray(vectors[s:s + step], dtype=np.float32)
+        if not np.isfinite(chunk).all():
+            bad = s + int(np.nonzero(~np.isfinite(chunk).all(1))[0][0])
+            raise DataError(f"vector {bad} has a non-finite value (nan or inf)")
+        nr = np.linalg.norm(chunk, axis=1)
+        norms[s:s + len(chunk)] = nr
+        np.divide(chunk, np.where(nr > 0, nr, 1)[:, None], out=normed[s:s + len(chunk)])
+        if release is not None:  # a file mapping: drop the pages just read from resident memory
+            release()
+    return norms, normed
