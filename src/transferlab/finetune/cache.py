@@ -1,0 +1,67 @@
+"""Frozen-prefix cache: the outputs of the frozen first K blocks, computed once per split.
+
+Valid only when nothing before the cut changes between epochs: the blocks are frozen (and kept in
+eval mode, so BatchNorm uses fixed statistics) and the input pipeline is deterministic
+(``--augment none``).  ``transferlab.finetune.model.make_split`` checks that the cut model gives
+the full model's logits before a cache is used.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from transferlab.finetune.model import SplitModel
+
+
+@dataclass
+class FeatureCache:
+    feats: torch.Tensor  # (N, ...) prefix outputs of the readable images, float32, CPU
+    labels: torch.Tensor  # (N,)
+    index: torch.Tensor  # (N,) position of each row in its Split
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # (index in the split, reason)
+    seconds: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def nbytes(self) -> int:
+        return self.feats.element_size() * self.feats.numel()
+
+
+@torch.no_grad()
+def build_cache(split: SplitModel, loader, device: torch.device) -> FeatureCache:
+    """Run the frozen prefix once over ``loader`` (batches from ``collate_skipping``)."""
+    import time
+
+    start = time.perf_counter()
+    was = split.model.training
+    split.model.eval()
+    feats, labels, index, skipped = [], [], [], []
+    try:
+        for images, y, idx, bad in loader:
+            skipped += [(int(i), r) for i, r in bad]
+            if images is None:
+                continue
+            h = split.prefix(images.to(device, non_blocking=True))
+            feats.append(h.float().cpu())
+            labels.append(y)
+            index.append(idx)
+    finally:
+        split.model.train(was)
+    if not feats:
+        empty = torch.empty(0)
+        return FeatureCache(empty, empty.long(), empty.long(), skipped, time.perf_counter() - start)
+    return FeatureCache(torch.cat(feats), torch.cat(labels), torch.cat(index), skipped, time.perf_counter() - start)
+
+
+def prefix_shape(split: SplitModel, image_size: int, device: torch.device) -> tuple[int, ...]:
+    """Shape of one image's prefix output (for the memory estimate)."""
+    was = split.model.training
+    split.model.eval()
+    try:
+        with torch.no_grad():
+            return tuple(split.prefix(torch.zeros(1, 3, image_size, image_size, device=device)).shape[1:])
+    finally:
+        split.model.train(was)
