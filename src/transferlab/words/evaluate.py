@@ -71,6 +71,8 @@ def evaluate_analogies(wv: WordVectors, path: str | Path, restrict: int | None =
             sections.append({"section": line.lstrip(": ").strip(), "correct": 0, "total": 0, "skipped": 0})
             continue
         words = [norm(w) for w in line.split()]
+        if not words:  # blank line: neither a question nor an error
+            continue
         if len(words) != 4:
             n_invalid += 1
             continue

@@ -102,6 +102,7 @@ class WordVectors:
         self.report.n_words, self.report.dim = len(words), int(vectors.shape[1])
         self._norms, self._normed = _normalise(vectors, _release)
         self._lower: dict[str, int] | None = None
+        self._by_len: dict[int, list[str]] | None = None
         self._mapping = None                        # keeps a file mapping alive, if any
 
     # ------------------------------------------------------------------ loading
@@ -183,10 +184,15 @@ class WordVectors:
             self._lower = lower
         return self._lower
 
-    def suggest(self, word: str, n: int = 3, pool: int = 100_000) -> list[str]:
-        """Close spellings of ``word`` among the ``pool`` most frequent words of similar length."""
+    def suggest(self, word: str, n: int = 3, pool: int = 50_000) -> list[str]:
+        """Close spellings of ``word`` among the ``pool`` most frequent words of length +-1 (cheap)."""
         low = word.lower()
-        cands = [w for w in self.index_to_key[:pool] if abs(len(w) - len(low)) <= 2]
+        if self._by_len is None:
+            by_len: dict[int, list[str]] = {}
+            for w in self.index_to_key[:pool]:
+                by_len.setdefault(len(w), []).append(w)
+            self._by_len = by_len
+        cands = [w for d in (0, -1, 1) for w in self._by_len.get(len(low) + d, ())]
         return difflib.get_close_matches(low, cands, n=n, cutoff=0.75)
 
     def unknown_message(self, words: Sequence[str]) -> str:

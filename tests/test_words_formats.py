@@ -1,0 +1,201 @@
+"""Loading word vectors: every format, and every kind of bad input (small handmade files)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from transferlab.cli import main
+from transferlab.errors import BadInputError, DataError
+from transferlab.words import WordVectors
+from transferlab.words.formats import detect_format
+
+WORDS = ["the", "cat", "dog", "car", "truck"]
+VECS = np.array([[0.1, 0.2, 0.3], [1.0, 0.5, -0.25], [0.9, 0.6, -0.2], [-1.0, 0.1, 0.7], [-0.8, 0.2, 0.9]],
+                dtype=np.float32)
+
+
+def _glove(path, words=WORDS, vecs=VECS, header=False, extra=b""):
+    lines = [f"{w} " + " ".join(str(x) for x in v) for w, v in zip(words, vecs)]
+    text = (f"{len(words)} {vecs.shape[1]}\n" if header else "") + "\n".join(lines) + "\n"
+    path.write_bytes(text.encode("utf-8") + extra)
+    return path
+
+
+def _check(wv, fmt):
+    assert wv.report.format == fmt
+    assert wv.index_to_key == WORDS and len(wv) == 5 and wv.dim == 3
+    np.testing.assert_array_equal(wv[WORDS], VECS)
+    assert "cat" in wv and "horse" not in wv
+    np.testing.assert_allclose(np.linalg.norm(wv.normed, axis=1), 1.0, rtol=1e-6)
+
+
+def test_glove_text_detected(tmp_path):
+    p = _glove(tmp_path / "v.txt")
+    assert detect_format(p) == "glove"
+    _check(WordVectors.load(p), "glove")
+
+
+def test_word2vec_text_with_header(tmp_path):
+    p = _glove(tmp_path / "v.txt", header=True)
+    assert detect_format(p) == "word2vec"
+    _check(WordVectors.load(p), "word2vec")
+
+
+def test_fasttext_vec(tmp_path):
+    p = _glove(tmp_path / "wiki.vec", header=True)
+    _check(WordVectors.load(p), "fasttext")
+
+
+def test_word2vec_binary_written_by_gensim(tmp_path):
+    from gensim.models import KeyedVectors
+
+    kv = KeyedVectors(3)
+    kv.add_vectors(WORDS, VECS)
+    p = tmp_path / "v.bin"
+    kv.save_word2vec_format(str(p), binary=True)
+    assert detect_format(p) == "word2vec-bin"
+    _check(WordVectors.load(p), "word2vec-bin")
+
+
+def test_gensim_keyedvectors_save(tmp_path):
+    from gensim.models import KeyedVectors
+
+    kv = KeyedVectors(3)
+    kv.add_vectors(WORDS, VECS)
+    p = tmp_path / "v.kv"
+    kv.save(str(p))
+    assert detect_format(p) == "gensim"
+    _check(WordVectors.load(p), "gensim")
+
+
+def test_npz_and_arrays(tmp_path):
+    p = tmp_path / "v.npz"
+    np.savez(p, words=np.array(WORDS), vectors=VECS)
+    _check(WordVectors.load(p), "npz")
+    wv = WordVectors.from_arrays(WORDS, VECS)
+    assert wv.index_to_key == WORDS
+    np.testing.assert_array_equal(wv["dog"], VECS[2])
+
+
+def test_explicit_format_overrides_detection(tmp_path):
+    p = _glove(tmp_path / "v.txt", header=True)
+    with pytest.raises(DataError, match="line 2: expected a word and 1 values"):  # header read as a vector
+        WordVectors.load(p, format="glove")
+
+
+def test_export_word2vec_round_trip(tmp_path):
+    wv = WordVectors.load(_glove(tmp_path / "v.txt"))
+    out = wv.save_word2vec(tmp_path / "out.txt")
+    back = WordVectors.load(out)
+    assert back.report.format == "word2vec"
+    assert back.index_to_key == WORDS
+    np.testing.assert_array_equal(back.vectors, VECS)  # exact: shortest float32 round trip
+    g = WordVectors.load(wv.save_word2vec(tmp_path / "g.txt", header=False))
+    assert g.report.format == "glove"
+
+
+def test_export_projector(tmp_path):
+    wv = WordVectors.load(_glove(tmp_path / "v.txt"))
+    v, m = wv.save_projector(tmp_path / "proj", limit=3)
+    rows = v.read_text().splitlines()
+    assert len(rows) == 3 and all(len(r.split("\t")) == 3 for r in rows)
+    assert m.read_text().splitlines() == WORDS[:3]
+    v, m = wv.save_projector(tmp_path / "proj2", words=["cat", "car"], labels={"cat": "animal", "car": "vehicle"})
+    assert m.read_text().splitlines() == ["word\tcategory", "cat\tanimal", "car\tvehicle"]
+
+
+# ----------------------------------------------------------------------------- bad input
+def test_malformed_line_reports_line_number(tmp_path):
+    p = tmp_path / "v.txt"
+    p.write_text("a 1 2 3\nb 4 5 6\nc 7 8\nd 1 1 1\ne x 1 1\n")
+    with pytest.raises(DataError, match=r"line 3: expected a word and 3 values, found 2"):
+        WordVectors.load(p)
+    wv = WordVectors.load(p, lenient=True)
+    assert wv.index_to_key == ["a", "b", "d"]
+    assert wv.report.malformed == 2 and wv.report.malformed_lines == [3, 5]
+    assert "skipped 2 malformed" in wv.report.warnings()[0]
+
+
+def test_malformed_cli_exit_code_and_lenient(tmp_path, capsys):
+    p = tmp_path / "v.txt"
+    p.write_text("cat 1 0\ndog 0.9 0.1\nbad 1\ncar 0 1\n")
+    assert main(["words", "similarity", "cat", "dog", "--vectors", str(p)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "line 3" in err[0] and "--lenient" in err[0]
+    assert main(["words", "similarity", "cat", "dog", "--vectors", str(p), "--lenient", "--json"]) == 0
+    cap = capsys.readouterr()
+    import json
+
+    assert json.loads(cap.out)["cosine_similarity"] == pytest.approx(0.9 / np.hypot(0.9, 0.1), rel=1e-6)
+    assert "skipped 1 malformed line(s) (first at line(s) 3)" in cap.err
+
+
+def test_duplicates_first_wins_and_reported(tmp_path):
+    p = tmp_path / "v.txt"
+    p.write_text("a 1 0\nb 0 1\na 5 5\nb 2 2\nc 1 1\n")
+    wv = WordVectors.load(p)
+    assert wv.index_to_key == ["a", "b", "c"]
+    np.testing.assert_array_equal(wv["a"], [1, 0])
+    assert wv.report.duplicates == 2 and wv.report.duplicate_words == ["a", "b"]
+    assert "ignored 2 duplicate" in " ".join(wv.report.warnings())
+
+
+def test_non_utf8_bytes_replaced_and_reported(tmp_path):
+    p = tmp_path / "v.txt"
+    p.write_bytes(b"cat 1 0\ncaf\xe9 0 1\nna\xefve 1 1\n")
+    wv = WordVectors.load(p)
+    assert wv.index_to_key == ["cat", "caf\ufffd", "na\ufffdve"]
+    assert wv.report.replaced == 2 and wv.report.replaced_lines == [2, 3]
+    assert "non-UTF-8" in " ".join(wv.report.warnings())
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n  \n"])
+def test_empty_file(tmp_path, content):
+    p = tmp_path / "v.txt"
+    p.write_bytes(content)
+    with pytest.raises(DataError, match="empty"):
+        WordVectors.load(p)
+
+
+def test_missing_file_and_unknown_format(tmp_path):
+    with pytest.raises(BadInputError, match="not found"):
+        WordVectors.load(tmp_path / "nope.txt")
+    p = _glove(tmp_path / "v.txt")
+    with pytest.raises(BadInputError, match="unknown vectors format"):
+        WordVectors.load(p, format="xml")
+
+
+def test_header_count_mismatch(tmp_path):
+    p = tmp_path / "v.txt"
+    p.write_text("3 2\na 1 0\nb 0 1\n")
+    with pytest.raises(DataError, match="declares 3 vectors but the file has 2"):
+        WordVectors.load(p)
+    assert len(WordVectors.load(p, lenient=True)) == 2
+
+
+def test_truncated_binary(tmp_path):
+    from gensim.models import KeyedVectors
+
+    kv = KeyedVectors(3)
+    kv.add_vectors(WORDS, VECS)
+    p = tmp_path / "v.bin"
+    kv.save_word2vec_format(str(p), binary=True)
+    p.write_bytes(p.read_bytes()[:-7])
+    with pytest.raises(DataError, match="ends early.*found 4"):
+        WordVectors.load(p)
+    assert len(WordVectors.load(p, lenient=True)) == 4
+
+
+def test_non_finite_values_rejected(tmp_path):
+    p = tmp_path / "v.txt"
+    p.write_text("a 1 0\nb nan 1\n")
+    with pytest.raises(DataError, match="non-finite"):
+        WordVectors.load(p)
+
+
+def test_zero_vector_is_harmless(tmp_path):
+    p = tmp_path / "v.txt"
+    p.write_text("a 1 0\nb 0 0\nc 0.9 0.1\n")
+    wv = WordVectors.load(p)
+    assert wv.similarity("a", "b") == 0.0
+    assert wv.most_similar("a", topn=1)[0][0] == "c"
