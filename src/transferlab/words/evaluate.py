@@ -39,12 +39,17 @@ def _read_lines(path: str | Path) -> tuple[list[str], int]:
         return lines, replaced
 
 
-def _vocab(wv: WordVectors, restrict: int | None, case_insensitive: bool) -> dict[str, int]:
-    """Key -> row over the first ``restrict`` words; the first (most frequent) case variant wins."""
+def _vocab(wv: WordVectors, restrict: int | None, case_insensitive: bool, needed: set[str]) -> dict[str, int]:
+    """Key -> row for the ``needed`` keys found among the first ``restrict`` words; the first (most
+    frequent) case variant wins, as in gensim.  Only the needed keys are kept (memory)."""
     keys = wv.index_to_key[:restrict] if restrict else wv.index_to_key
     ok: dict[str, int] = {}
+    if not case_insensitive:
+        return {k: i for k in needed if (i := wv.key_to_index.get(k, -1)) >= 0 and i < len(keys)}
     for i, k in enumerate(keys):
-        ok.setdefault(k.upper() if case_insensitive else k, i)
+        u = k.upper()
+        if u in needed and u not in ok:
+            ok[u] = i
     return ok
 
 
@@ -58,8 +63,9 @@ def evaluate_analogies(wv: WordVectors, path: str | Path, restrict: int | None =
     """
     start = time.perf_counter()
     lines, replaced = _read_lines(path)
-    ok = _vocab(wv, restrict, case_insensitive)
     norm = (lambda w: w.upper()) if case_insensitive else (lambda w: w)
+    ok = _vocab(wv, restrict, case_insensitive,
+                {norm(w) for ln in lines if not ln.startswith(": ") for w in ln.split()})
     sections: list[dict] = []
     questions: list[tuple[int, int, int]] = []
     expected: list[str] = []
@@ -147,8 +153,12 @@ def evaluate_similarity(wv: WordVectors, path: str | Path, restrict: int | None 
     from scipy import stats
 
     lines, replaced = _read_lines(path)
-    ok = _vocab(wv, restrict, case_insensitive)
     norm = (lambda w: w.upper()) if case_insensitive else (lambda w: w)
+    needed = set()
+    for line in lines:
+        sep = "\t" if "\t" in line else ("," if "," in line else None)
+        needed.update(norm(p.strip()) for p in line.split(sep)[:2])
+    ok = _vocab(wv, restrict, case_insensitive, needed)
     gold, model = [], []
     n_oov = n_invalid = 0
     oov_words: dict[str, None] = {}

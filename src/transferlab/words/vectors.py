@@ -274,6 +274,8 @@ class WordVectors:
         return idx_out, sc_out
 
     def _search_chunk(self, Q, k, n, exq, exv):
+        if k == 1:
+            return self._search_best(Q, n, exq, exv)
         nq = Q.shape[0]
         N = self._normed
         thr = np.full(nq, -np.inf, dtype=np.float32)
@@ -330,6 +332,28 @@ class WordVectors:
             idx[cq, rank] = cv
             sc[cq, rank] = cs
         return idx, sc
+
+    def _search_best(self, Q, n, exq, exv):
+        """k = 1: a running max / argmax per query (the analogy benchmark's case)."""
+        nq = Q.shape[0]
+        N = self._normed
+        QT = Q.T.copy()
+        best = np.full(nq, -np.inf, dtype=np.float32)
+        arg = np.full(nq, -1, dtype=np.int64)
+        for start in range(0, n, _BLOCK_ROWS):
+            stop = min(n, start + _BLOCK_ROWS)
+            S = N[start:stop] @ QT
+            if exq is not None and exq.size:
+                m = (exv >= start) & (exv < stop)
+                if m.any():
+                    S[exv[m] - start, exq[m]] = -np.inf
+            v = S.max(axis=0)  # a fast reduction; argmax only where a query improved
+            better = np.nonzero(v > best)[0]  # strict: on an exact tie the earlier (more frequent) word stays
+            if better.size:
+                best[better] = v[better]
+                arg[better] = S[:, better].argmax(axis=0) + start
+        arg[~np.isfinite(best)] = -1
+        return arg[:, None], best[:, None]
 
     # ------------------------------------------------------------------ queries
     def most_similar(self, word_or_vector: str | np.ndarray, topn: int = 10,
@@ -391,7 +415,10 @@ class WordVectors:
         return sorted(out)
 
     def _has_case_variants(self) -> bool:
-        return len(self._lower_map()) != len(self)
+        """Could two words differ only by case?  (False for all-lower-case vocabularies like GloVe's.)"""
+        if not hasattr(self, "_mixed_case"):
+            self._mixed_case = any(w != w.lower() for w in self.index_to_key)
+        return self._mixed_case
 
     def _case_groups(self) -> dict[str, list[int]]:
         if not hasattr(self, "_groups"):
