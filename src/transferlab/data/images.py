@@ -58,20 +58,20 @@ def open_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS, dr
         if draft and im.format == "JPEG" and im.mode in ("RGB", "L"):
             im.draft(im.mode, (draft, draft))
         try:
-            im.load()
+            im.load()  # also closes the file of a single-frame image
         except (OSError, SyntaxError, ValueError) as exc:
             raise BadImage(path, f"truncated or corrupt image data ({exc})") from None
-        im = ImageOps.exif_transpose(im)
-        return to_rgb(im)
-    finally:
+        return to_rgb(ImageOps.exif_transpose(im))
+    except BaseException:
         im.close()
+        raise
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
     """Convert any Pillow mode to 8-bit RGB correctly (16-bit scaled, alpha composited on white)."""
     mode = im.mode
     if mode == "RGB":
-        return im.copy() if getattr(im, "fp", None) else im
+        return im
     if mode.startswith("I;16") or mode in ("I", "F"):
         a = np.asarray(im).astype(np.float64)
         if mode == "F":

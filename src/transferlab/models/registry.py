@@ -53,24 +53,73 @@ class Preprocessing:
         return {"input_size": self.input_size, "resize_size": self.resize_size,
                 "interpolation": self.interpolation, "mean": list(self.mean), "std": list(self.std)}
 
-    def transform(self, augment: str = "none"):
-        """A torchvision-v2 transform from an RGB PIL image to a normalised float tensor."""
+    def transform(self, augment: str = "none", normalize: bool = True):
+        """A torchvision-v2 transform from an RGB PIL image to a normalised float tensor.
+
+        ``normalize=False`` stops at a uint8 tensor: cheaper to ship from DataLoader workers;
+        then call ``normalize_batch`` on the whole batch.
+        """
         from torchvision.transforms import v2
 
         interp = getattr(v2.InterpolationMode, self.interpolation.upper())
-        tail = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(self.mean, self.std)]
+        if normalize:
+            tail = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(self.mean, self.std)]
+        else:
+            tail = [v2.PILToTensor()]
         if augment == "none":
-            head = [v2.Resize(self.resize_size, interpolation=interp, antialias=True), v2.CenterCrop(self.input_size)]
+            head = [ResizeCenterCrop(self.resize_size, self.input_size, interp)]
         elif augment == "light":
             head = [v2.RandomResizedCrop(self.input_size, scale=(0.5, 1.0), interpolation=interp, antialias=True),
                     v2.RandomHorizontalFlip()]
         elif augment == "strong":
             head = [v2.RandomResizedCrop(self.input_size, scale=(0.25, 1.0), interpolation=interp, antialias=True),
                     v2.RandomHorizontalFlip(), v2.TrivialAugmentWide(interpolation=interp)]
-            tail = tail + [v2.RandomErasing(p=0.25)]
+            tail = tail + [v2.RandomErasing(p=0.25)] if normalize else tail
         else:
             raise BadInputError(f"unknown augmentation {augment!r}; choose none, light or strong")
         return v2.Compose(head + tail)
+
+
+    def normalize_batch(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, 3, H, W) images to normalised float, channels_last (one fused pass per batch)."""
+        mean = torch.tensor(self.mean, device=images.device).view(1, 3, 1, 1) * 255
+        inv_std = 1.0 / (torch.tensor(self.std, device=images.device).view(1, 3, 1, 1) * 255)
+        x = images.contiguous(memory_format=torch.channels_last).float()
+        return x.sub_(mean).mul_(inv_std)
+
+
+class ResizeCenterCrop(torch.nn.Module):
+    """Resize the shorter side to ``resize_size`` then center-crop ``crop_size``, in ONE resampling.
+
+    Same geometry as torchvision's Resize + CenterCrop, but only the cropped region is resampled
+    (PIL's ``box`` argument), so about 40% fewer output pixels are computed for a 0.875 crop.
+    """
+
+    def __init__(self, resize_size: int, crop_size: int, interpolation):
+        super().__init__()
+        self.resize_size, self.crop_size, self.interpolation = resize_size, crop_size, interpolation
+
+    def forward(self, image):
+        from PIL import Image
+        from torchvision.transforms import v2
+
+        if not isinstance(image, Image.Image):  # tensors: the plain two-step path
+            image = v2.functional.resize(image, self.resize_size, interpolation=self.interpolation, antialias=True)
+            return v2.functional.center_crop(image, self.crop_size)
+        w, h = image.size
+        short, long = (w, h) if w <= h else (h, w)
+        new_short, new_long = self.resize_size, int(self.resize_size * long / short)
+        new_w, new_h = (new_short, new_long) if w <= h else (new_long, new_short)
+        c = self.crop_size
+        left, top = int(round((new_w - c) / 2.0)), int(round((new_h - c) / 2.0))
+        sx, sy = new_w / w, new_h / h
+        box = (left / sx, top / sy, (left + c) / sx, (top + c) / sy)
+        resample = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST}[
+            self.interpolation.value]
+        if new_w < c or new_h < c:  # crop larger than the resized image: fall back to torchvision (pads)
+            image = v2.functional.resize(image, self.resize_size, interpolation=self.interpolation, antialias=True)
+            return v2.functional.center_crop(image, c)
+        return image.resize((c, c), resample, box=box)
 
 
 @dataclass

@@ -226,7 +226,7 @@ class TapRecorder:
         self.model = model
         self.taps = taps
         self._handles = []
-        self._counts: dict[str, int] = defaultdict(int)
+        self._counts: dict[tuple[str, str], int] = defaultdict(int)
         self._store: dict[int, torch.Tensor] = {}
         self._by_module: dict[str, list[tuple[int, Tap]]] = defaultdict(list)
         for i, t in enumerate(taps):
@@ -247,10 +247,12 @@ class TapRecorder:
     def __enter__(self) -> "TapRecorder":
         for name, entries in self._by_module.items():
             module = self.model.get_submodule(name)
-            if any(t.port == "input" for _, t in entries):
-                self._handles.append(module.register_forward_pre_hook(self._pre_hook(name, entries)))
-            else:
-                self._handles.append(module.register_forward_hook(self._hook(name, entries)))
+            inputs = [(i, t) for i, t in entries if t.port == "input"]
+            outputs = [(i, t) for i, t in entries if t.port == "output"]
+            if inputs:
+                self._handles.append(module.register_forward_pre_hook(self._pre_hook(name, inputs)))
+            if outputs:
+                self._handles.append(module.register_forward_hook(self._hook(name, outputs)))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -258,21 +260,21 @@ class TapRecorder:
             h.remove()
         self._handles.clear()
 
-    def _take(self, name, entries, tensor):
-        k = self._counts[name]
-        self._counts[name] = k + 1
+    def _take(self, key, entries, tensor):
+        k = self._counts[key]
+        self._counts[key] = k + 1
         for i, t in entries:
             if t.call == k:
                 self._store[i] = pool(tensor).float()
 
     def _hook(self, name, entries):
         def hook(mod, args, out):
-            self._take(name, entries, out)
+            self._take((name, "output"), entries, out)
         return hook
 
     def _pre_hook(self, name, entries):
         def hook(mod, args):
-            self._take(name, entries, args[0])
+            self._take((name, "input"), entries, args[0])
         return hook
 
     def pop(self) -> torch.Tensor:

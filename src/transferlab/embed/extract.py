@@ -1,0 +1,171 @@
+"""Feature extraction: one forward pass per batch, every tapped layer pooled on the fly.
+
+``extract_split`` streams a split through the network (DataLoader workers decode and resize,
+``inference_mode``, channels_last, CUDA + autocast when there is a GPU) and keeps only pooled
+vectors, so memory is O(batch).  ``embed`` adds the cache and the run folder around it.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from transferlab import io as tio
+from transferlab.data.datasets import DataSplits, ImageDataset, Split, collate_skipping
+from transferlab.data.images import DEFAULT_MAX_PIXELS
+from transferlab.embed.store import FeatureSet, cache_key, cache_path, link_or_copy
+from transferlab.errors import DataError
+from transferlab.models.registry import Backbone, Preprocessing, create_backbone
+from transferlab.models.taps import Tap, TapRecorder, resolve_layers
+
+
+@dataclass
+class EmbedConfig:
+    data: str | None = None
+    model: str = "efficientnet_lite0"
+    weights: str | None = None
+    layers: str = "all"
+    image_size: int | None = None
+    batch_size: int = 32
+    workers: int | None = None
+    device: str | None = None
+    strict: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    use_cache: bool = True
+    progress: bool = True
+    dataset_options: dict = field(default_factory=dict)  # test_fraction, seed, per_class, lists, images
+
+
+def prepare_model(backbone: Backbone, device: torch.device) -> torch.nn.Module:
+    """Eval mode on ``device``; channels_last for convnets (faster oneDNN / cuDNN kernels)."""
+    model = backbone.model.eval().to(device)
+    if any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def extract_split(backbone: Backbone, taps: list[Tap], split: Split, splits: DataSplits, preprocessing: Preprocessing,
+                  *, batch_size: int = 32, workers: int | None = None, device: torch.device | None = None,
+                  strict: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = True,
+                  desc: str = "extract") -> FeatureSet:
+    """Pooled features of every tap for every readable image of ``split``; bad images are reported."""
+    from transferlab.options import default_workers
+
+    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    workers = default_workers(workers)
+    model = prepare_model(backbone, device)
+    dataset = ImageDataset(split, preprocessing.transform("none", normalize=False), splits.loader(), max_pixels=max_pixels,
+                           draft=preprocessing.resize_size, strict=strict)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate_skipping,
+        pin_memory=device.type == "cuda", prefetch_factor=4 if workers else None,
+        persistent_workers=False)
+    recorder = TapRecorder(model, taps)
+    n = len(split)
+    feats = np.empty((n, recorder.dim), dtype=np.float32)
+    ok = np.zeros(n, dtype=bool)
+    skipped: list[dict] = []
+    autocast = torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else _null()
+    bar = tqdm(total=n, desc=desc, unit="img", disable=not progress, file=sys.stderr, leave=False)
+    with recorder, torch.inference_mode(), autocast:
+        for images, _labels, index, bad in loader:
+            for i, reason in bad:
+                skipped.append({"path": split.paths[i], "reason": reason})
+                print(f"warning: skipped {split.paths[i]}: {reason}", file=sys.stderr)
+            if images is not None:
+                model(preprocessing.normalize_batch(images.to(device, non_blocking=True)))
+                idx = index.numpy()
+                feats[idx] = recorder.pop().cpu().numpy()
+                ok[idx] = True
+            bar.update(len(index) + len(bad))
+    bar.close()
+    keep = np.flatnonzero(ok)
+    if len(keep) == 0:
+        raise DataError(f"{desc}: none of the {n} images could be read")
+    return FeatureSet(feats[keep] if len(keep) < n else feats, split.labels[keep], [split.paths[i] for i in keep],
+                      list(splits.classes), [dict(t.to_dict(), start=s, end=e)
+                                             for t, (_, s, e) in zip(taps, recorder.boundaries())], skipped)
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@dataclass
+class EmbedResult:
+    train: FeatureSet
+    test: FeatureSet
+    splits: DataSplits
+    run_dir: Path | None
+    cached: dict  # split -> bool (True when read from the cache)
+    seconds: float
+
+    @property
+    def skipped(self) -> list[dict]:
+        return self.train.skipped + self.test.skipped
+
+
+def embed(config: EmbedConfig, out_dir: str | Path | None = None, splits: DataSplits | None = None,
+          backbone: Backbone | None = None) -> EmbedResult:
+    """Extract (or read from the cache) train and test features; write them into ``out_dir``."""
+    from transferlab.data.datasets import load_dataset
+    from transferlab.options import pick_device
+
+    start = time.perf_counter()
+    if out_dir is not None:
+        out_dir = tio.ensure_writable_dir(out_dir)
+    if splits is None:
+        splits = load_dataset(config.data, **config.dataset_options)
+    backbone = backbone or create_backbone(config.model, weights=config.weights)
+    preprocessing = backbone.preprocessing.with_size(config.image_size)
+    taps = resolve_layers(backbone, config.layers, size=preprocessing.input_size)
+    device = pick_device(config.device)
+    result, cached = {}, {}
+    for split_name in ("train", "test"):
+        key = cache_key(model=backbone.name, weights=backbone.weights_id, taps=[t.to_dict() for t in taps],
+                        preprocessing=preprocessing.to_dict(), data=splits.fingerprint(split_name),
+                        classes=splits.classes, max_pixels=config.max_pixels)
+        path = cache_path(key)
+        fs = None
+        if config.use_cache and path.is_file():
+            try:
+                fs = FeatureSet.load(path)
+            except DataError:
+                fs = None  # unreadable cache entry: extract again, it will be replaced
+        cached[split_name] = fs is not None
+        if fs is None:
+            fs = extract_split(backbone, taps, getattr(splits, split_name), splits, preprocessing,
+                               batch_size=config.batch_size, workers=config.workers, device=device,
+                               strict=config.strict, max_pixels=config.max_pixels, progress=config.progress,
+                               desc=f"{split_name} features")
+            fs.meta = {"model": backbone.name, "weights": backbone.weights_id, "preprocessing": preprocessing.to_dict(),
+                       "split": split_name, "dataset": splits.name, "cache_key": key,
+                       "layers_spec": config.layers}
+            if config.use_cache:
+                fs.save(path)
+        if config.strict and fs.skipped:
+            s = fs.skipped[0]
+            raise DataError(f"bad image (--strict): {s['path']}: {s['reason']}")
+        result[split_name] = fs
+        if out_dir is not None:
+            target = Path(out_dir) / f"features-{split_name}.npz"
+            link_or_copy(path, target) if config.use_cache else fs.save(target)
+    seconds = time.perf_counter() - start
+    res = EmbedResult(result["train"], result["test"], splits, Path(out_dir) if out_dir else None, cached, seconds)
+    if out_dir is not None:
+        tio.write_json(Path(out_dir) / "embed.json", {
+            "model": backbone.name, "weights": backbone.weights_id, "layers": config.layers,
+            "n_layers": len(taps), "dim": res.train.dim, "preprocessing": preprocessing.to_dict(),
+            "dataset": splits.summary(), "classes": splits.classes, "n_train": len(res.train),
+            "n_test": len(res.test), "skipped": res.skipped, "ignored": splits.ignored,
+            "cached": cached, "seconds": round(seconds, 3)})
+    return res

@@ -1,0 +1,102 @@
+"""Feature store: features + labels + paths + layer boundaries + metadata in one atomic ``.npz``.
+
+A ``FeatureSet`` is one split.  ``cache_path(key)`` is where a split's features live in the
+shared cache (``$TRANSFERLAB_CACHE/features``, default ``~/.cache/transferlab/features``); the
+key digests the model, weights, layers, preprocessing and the exact file list, so any change
+misses the cache and a rerun of the same thing is instant.  Files are written to a temporary
+name and renamed, so a killed run leaves nothing a later run would trust.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from transferlab import io as tio
+from transferlab.errors import DataError
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class FeatureSet:
+    features: np.ndarray  # (N, D) float32
+    labels: np.ndarray  # (N,) int64 indices into classes
+    paths: list[str]
+    classes: list[str]
+    layers: list[dict]  # {"name", "start", "end", ...} column ranges, in order
+    skipped: list[dict] = field(default_factory=list)  # {"path", "reason"}
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        return int(self.features.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def layer_names(self) -> list[str]:
+        return [layer["name"] for layer in self.layers]
+
+    def columns(self, names: list[str] | str) -> np.ndarray:
+        """The feature columns of one or several layers."""
+        names = [names] if isinstance(names, str) else names
+        by_name = {layer["name"]: layer for layer in self.layers}
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise DataError(f"layers not in this feature set: {unknown}; it has {self.layer_names()}")
+        return np.concatenate([self.features[:, by_name[n]["start"]:by_name[n]["end"]] for n in names], axis=1)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        meta = dict(self.meta, format_version=FORMAT_VERSION, classes=self.classes, layers=self.layers,
+                    skipped=self.skipped)
+        with tio.atomic_path(path, suffix=".npz") as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, features=self.features, labels=self.labels,
+                         paths=np.asarray(self.paths, dtype=str), meta=np.asarray(json.dumps(meta)))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "FeatureSet":
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                features, labels, paths = z["features"], z["labels"], z["paths"].tolist()
+        except (OSError, KeyError, ValueError) as exc:
+            raise DataError(f"cannot read feature file {path}: {exc}") from exc
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise DataError(f"{path}: feature format {meta.get('format_version')} is not {FORMAT_VERSION}; re-extract")
+        return cls(features, labels, paths, meta.pop("classes"), meta.pop("layers"), meta.pop("skipped"), meta)
+
+
+def cache_dir() -> Path:
+    root = Path(os.environ.get("TRANSFERLAB_CACHE", Path.home() / ".cache" / "transferlab"))
+    return root / "features"
+
+
+def cache_key(**parts) -> str:
+    """A digest of everything that determines the features."""
+    blob = json.dumps(dict(parts, format_version=FORMAT_VERSION), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def cache_path(key: str) -> Path:
+    return cache_dir() / f"{key}.npz"
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Put ``src`` at ``dst`` (hard link when possible, else an atomic copy)."""
+    import shutil
+
+    with tio.atomic_path(dst, suffix=dst.suffix) as tmp:
+        tmp.unlink()
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
