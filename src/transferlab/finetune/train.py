@@ -149,8 +149,11 @@ def _loader(dataset, sampler, batch_size: int, workers: int, device: torch.devic
     kw = {}
     if workers > 0:
         kw = {"num_workers": workers, "persistent_workers": True, "prefetch_factor": 4}
+    # an explicit generator: creating an iterator must not draw from the global RNG (dropout uses it), else
+    # results would depend on --workers (persistent iterators draw once, fresh ones every epoch)
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_skipping,
-                                       pin_memory=device.type == "cuda", **kw)
+                                       pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0),
+                                       **kw)
 
 
 def split_validation(data: DataSplits, fraction: float, seed: int) -> tuple[Split, Split]:

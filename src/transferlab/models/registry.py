@@ -366,15 +366,14 @@ def load_weights(model: nn.Module, path: str | os.PathLike, source: str = "timm"
     """
     state = read_state_dict(path)
     own = model.state_dict()
-    if set(state) != set(own):
-        if len(state) == len(own) and all(a.shape == b.shape for a, b in zip(state.values(), own.values())):
-            state = dict(zip(own, state.values()))
-        else:
-            head = _classifier_name(model, source)
-            w = state.get(f"{head}.weight")
-            if w is not None and w.ndim == 2 and tuple(w.shape) != tuple(own[f"{head}.weight"].shape):
-                _set_submodule(model, head, nn.Linear(w.shape[1], w.shape[0]))
-                own = model.state_dict()
+    if set(state) != set(own) and len(state) == len(own) and all(
+            a.shape == b.shape for a, b in zip(state.values(), own.values())):
+        state = dict(zip(own, state.values()))
+    head = _classifier_name(model, source)
+    w = state.get(f"{head}.weight")
+    if w is not None and w.ndim == 2 and tuple(w.shape) != tuple(own[f"{head}.weight"].shape):
+        _set_submodule(model, head, nn.Linear(w.shape[1], w.shape[0]))  # e.g. a Places365 head
+        own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     if missing or unexpected:

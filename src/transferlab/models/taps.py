@@ -89,38 +89,10 @@ def resolve_layers(backbone: Backbone, spec: str | list[str] = "all", size: int 
     if isinstance(spec, (list, tuple)):
         spec = ",".join(spec)
     spec = (spec or "all").strip()
-    if spec == "all":
-        taps = _activation_taps(backbone, calls)
-    elif spec == "stages":
-        from transferlab.models.blocks import backbone_blocks
-
-        wanted = [b.output for b in backbone_blocks(backbone)]
-        taps = _named_taps(calls, [(w, None) for w in wanted])
-    elif spec == "last":
-        taps = [_pre_logits_tap(backbone, calls)]
-    elif spec.startswith("re:"):
-        try:
-            pattern = re.compile(spec[3:])
-        except re.error as exc:
-            raise BadInputError(f"invalid --layers regular expression {spec[3:]!r}: {exc}") from exc
-        names = list(dict.fromkeys(c.module for c in calls if pattern.search(c.module) and c.out is not None))
-        if not names:
-            raise BadInputError(f"--layers {spec!r} matches no module; `transferlab layers {backbone.name}` lists them")
-        taps = _named_taps(calls, [(n, None) for n in names])
-    else:
-        wanted = []
-        for item in (s.strip() for s in spec.split(",") if s.strip()):
-            if item == "pre_logits":
-                wanted.append(("pre_logits", None))
-                continue
-            name, _, k = item.partition("@")
-            wanted.append((name, int(k) if k.isdigit() else None if not k else _bad_call(item)))
-        taps = []
-        for name, k in wanted:
-            if name == "pre_logits":
-                taps.append(_pre_logits_tap(backbone, calls))
-            else:
-                taps.extend(_named_taps(calls, [(name, k)], backbone))
+    items = [spec] if spec.startswith("re:") else [s.strip() for s in spec.split(",") if s.strip()]
+    taps: list[Tap] = []
+    for item in items:
+        taps.extend(_resolve_item(backbone, calls, item))
     if not taps:
         raise BadInputError(f"--layers {spec!r} selects no layer")
     seen = set()
@@ -129,6 +101,31 @@ def resolve_layers(backbone: Backbone, spec: str | list[str] = "all", size: int 
             raise BadInputError(f"--layers {spec!r} names {t.name!r} twice")
         seen.add(t.name)
     return taps
+
+
+def _resolve_item(backbone: Backbone, calls: list[_Call], item: str) -> list[Tap]:
+    if item == "all":
+        return _activation_taps(backbone, calls)
+    if item == "stages":
+        from transferlab.models.blocks import backbone_blocks
+
+        return _named_taps(calls, [(b.output, None) for b in backbone_blocks(backbone)], backbone)
+    if item in ("last", "pre_logits"):
+        return [_pre_logits_tap(backbone, calls)]
+    if item.startswith("re:"):
+        try:
+            pattern = re.compile(item[3:])
+        except re.error as exc:
+            raise BadInputError(f"invalid --layers regular expression {item[3:]!r}: {exc}") from exc
+        names = list(dict.fromkeys(c.module for c in calls if pattern.search(c.module) and c.out is not None))
+        if not names:
+            raise BadInputError(f"--layers {item!r} matches no module; "
+                                f"`transferlab layers {backbone.name}` lists them")
+        return _named_taps(calls, [(n, None) for n in names], backbone)
+    name, _, k = item.partition("@")
+    if k and not k.isdigit():
+        _bad_call(item)
+    return _named_taps(calls, [(name, int(k) if k else None)], backbone)
 
 
 def _bad_call(item: str):

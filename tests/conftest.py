@@ -1,0 +1,52 @@
+"""Shared fixtures: real images from ../shared/data, a private feature cache, small datasets."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+HYMENOPTERA = SHARED / "hymenoptera"
+SCENE15 = SHARED / "scene15"
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Every test session gets its own feature cache, so results never leak between runs."""
+    old = os.environ.get("TRANSFERLAB_CACHE")
+    os.environ["TRANSFERLAB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("TRANSFERLAB_CACHE", None)
+    else:
+        os.environ["TRANSFERLAB_CACHE"] = old
+
+
+def real_images(split: str, cls: str, n: int) -> list[Path]:
+    files = sorted(p for p in (HYMENOPTERA / split / cls).iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
+    return files[:n]
+
+
+@pytest.fixture(scope="session")
+def small_folder(tmp_path_factory) -> Path:
+    """A small train/val dataset of real photos (ants vs bees, 12 + 6 per class)."""
+    root = tmp_path_factory.mktemp("small") / "antsbees"
+    for split, n in (("train", 12), ("val", 6)):
+        for cls in ("ants", "bees"):
+            (root / split / cls).mkdir(parents=True)
+            for p in real_images(split, cls, n):
+                shutil.copy(p, root / split / cls / p.name)
+    return root
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    from transferlab.cli import main
+
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err

@@ -1,0 +1,352 @@
+"""Fine-tuning (issue 3): transfer/freeze semantics, frozen-prefix cache, resume, config rerun, bad inputs.
+
+Real images (a small copy of hymenoptera, fashion-mnist) at 64 px, 1-2 epochs, no workers.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from transferlab.cli import main
+from transferlab.errors import BadInputError, DataError
+from transferlab.finetune import FinetuneConfig, finetune
+from transferlab.finetune import train as train_mod
+from transferlab.finetune.cache import build_cache
+from transferlab.finetune.model import FromCache, make_split, prepare_model, set_train_mode
+from transferlab.models.registry import create_backbone
+
+HYMENOPTERA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "hymenoptera"
+if not HYMENOPTERA.is_dir():
+    HYMENOPTERA = Path("/work/shared/data/hymenoptera")
+
+pytestmark = pytest.mark.skipif(not HYMENOPTERA.is_dir(), reason="hymenoptera data not available")
+
+
+def _copy_subset(dst: Path, n_train: int, n_val: int, val_classes=("ants", "bees"), extra_class: str | None = None):
+    for split, n, classes in (("train", n_train, ("ants", "bees")), ("val", n_val, val_classes)):
+        for c in classes:
+            (dst / split / c).mkdir(parents=True, exist_ok=True)
+            for f in sorted((HYMENOPTERA / split / c).iterdir())[:n]:
+                shutil.copy(f, dst / split / c / f.name)
+    if extra_class:  # a third class (copies of bee images) that exists in train only
+        (dst / "train" / extra_class).mkdir(parents=True)
+        for f in sorted((HYMENOPTERA / "train" / "bees").iterdir())[-4:]:
+            shutil.copy(f, dst / "train" / extra_class / f.name)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    """8 + 8 training and 6 + 6 validation images of hymenoptera."""
+    return _copy_subset(tmp_path_factory.mktemp("hym"), 8, 6)
+
+
+def _cfg(data: Path, out: Path, **kw) -> FinetuneConfig:
+    base = dict(data=str(data), model="efficientnet_lite0", image_size=48, epochs=1, batch_size=8, workers=0,
+                out=str(out), lr=0.01)
+    base.update(kw)
+    return FinetuneConfig(**base)
+
+
+def _block_state(model: torch.nn.Module, blocks) -> dict[str, torch.Tensor]:
+    """Parameters AND buffers (BatchNorm running statistics, num_batches_tracked) of ``blocks``."""
+    prefixes = tuple(m + "." for b in blocks for m in b.modules)
+    return {k: v.clone() for k, v in model.state_dict().items() if k.startswith(prefixes)}
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+# ------------------------------------------------------------------------------------------------
+# freezing and transfer
+# ------------------------------------------------------------------------------------------------
+def test_freeze_keeps_parameters_and_batchnorm_statistics_bit_identical(tiny, tmp_path):
+    cfg = _cfg(tiny, tmp_path / "run", freeze="3", augment="light", epochs=1)
+    torch.manual_seed(0)
+    before_model = prepare_model(cfg, 2)
+    frozen_before = _block_state(before_model.model, before_model.blocks[:3])
+    trained_before = _block_state(before_model.model, before_model.blocks[3:])
+    assert any("running_mean" in k for k in frozen_before)  # the frozen blocks do hold BatchNorm statistics
+
+    finetune(cfg, verbose=False)
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]
+    for k, v in frozen_before.items():
+        assert torch.equal(state[k], v), f"frozen tensor {k} changed"
+    # the rest did train, and its BatchNorm statistics moved: the test would see a leak
+    changed = [k for k, v in trained_before.items() if not torch.equal(state[k], v)]
+    assert any("running_mean" in k for k in changed)
+    assert any(k.endswith("weight") for k in changed)
+
+
+def test_set_train_mode_keeps_frozen_batchnorm_in_eval():
+    cfg = FinetuneConfig(data="x", freeze="2")
+    p = prepare_model(cfg, 3)
+    set_train_mode(p.model, p.frozen_modules, True)
+    frozen_bn = [m for name in ("conv_stem", "bn1", "blocks.0") for m in p.model.get_submodule(name).modules()
+                 if isinstance(m, torch.nn.BatchNorm2d)]
+    assert frozen_bn and all(not m.training for m in frozen_bn)
+    assert p.model.blocks[3].training and p.model.training
+    frozen = {n for b in p.blocks[:2] for n in b.params}
+    assert all(not q.requires_grad for n, q in p.model.named_parameters() if n in frozen)
+
+
+def test_transfer_reinitialises_blocks_from_k():
+    torch.manual_seed(0)
+    pre = create_backbone("efficientnet_lite0").model.state_dict()
+    p = prepare_model(FinetuneConfig(data="x", transfer="3"), 2)
+    now = p.model.state_dict()
+    for b in p.blocks:
+        same = all(torch.equal(now[k], pre[k]) for k in b.params)
+        assert same == (b.index < 3), f"block {b.index} {'kept' if same else 'changed'}"
+    # BatchNorm statistics of re-initialised blocks are reset too
+    assert torch.equal(now["blocks.6.0.bn1.running_var"], torch.ones_like(now["blocks.6.0.bn1.running_var"]))
+    scratch = prepare_model(FinetuneConfig(data="x", transfer="0"), 2).model.state_dict()
+    assert not torch.equal(scratch["conv_stem.weight"], pre["conv_stem.weight"])
+
+
+def test_k_larger_than_blocks_names_the_count():
+    with pytest.raises(BadInputError, match="has only 8 blocks"):
+        prepare_model(FinetuneConfig(data="x", freeze="9"), 2)
+    with pytest.raises(BadInputError, match="has only 19 blocks"):
+        prepare_model(FinetuneConfig(data="x", model="mobilenet_v2", transfer="20"), 2)
+
+
+def test_k_error_on_the_command_line(tiny, tmp_path, capsys):
+    rc = main(["finetune", "--data", str(tiny), "--freeze", "12", "--out", str(tmp_path / "r"), "--workers", "0",
+               "--quiet"])
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has only 8 blocks" in err[0]
+
+
+def test_mlp_head_and_dropout():
+    p = prepare_model(FinetuneConfig(data="x", head="mlp:32,16", dropout=0.3, freeze="all"), 5)
+    head = p.model.classifier
+    linears = [m for m in head if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(1280, 32), (32, 16), (16, 5)]
+    assert sum(isinstance(m, torch.nn.Dropout) for m in head) == 3
+    trainable = {n for n, q in p.model.named_parameters() if q.requires_grad}
+    assert trainable and all(n.startswith("classifier.") for n in trainable)
+    with pytest.raises(BadInputError, match="--head"):
+        prepare_model(FinetuneConfig(data="x", head="mlp:"), 2)
+
+
+# ------------------------------------------------------------------------------------------------
+# frozen-prefix cache
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("model,freeze", [("efficientnet_lite0", "1"), ("efficientnet_lite0", "4"),
+                                          ("efficientnet_lite0", "all"), ("mobilenet_v2", "7"),
+                                          ("mobilenet_v2", "all")])
+def test_cached_prefix_gives_the_full_models_logits(tiny, model, freeze):
+    from transferlab.data.datasets import ImageDataset, collate_skipping, load_dataset
+
+    torch.manual_seed(0)
+    p = prepare_model(FinetuneConfig(data="x", model=model, freeze=freeze), 2)
+    split, why = make_split(p, 64)
+    assert split is not None, why
+    data = load_dataset(str(tiny))
+    ds = ImageDataset(data.test, p.backbone.preprocessing.with_size(64).transform("none"))
+    loader = torch.utils.data.DataLoader(ds, batch_size=5, collate_fn=collate_skipping)
+    cache = build_cache(split, loader, torch.device("cpu"))
+    p.model.eval()
+    with torch.no_grad():
+        images = torch.stack([ds[i][0] for i in range(len(ds))])
+        full = p.model(images)
+        cached = FromCache(split)(cache.feats)
+    assert cache.index.tolist() == list(range(len(ds)))
+    torch.testing.assert_close(cached, full, rtol=1e-4, atol=1e-5)
+
+
+def test_cache_and_no_cache_train_the_same(tiny, tmp_path):
+    kw = dict(freeze="all", augment="none", epochs=2, lr=0.05)
+    a = finetune(_cfg(tiny, tmp_path / "cached", **kw), verbose=False)
+    b = finetune(_cfg(tiny, tmp_path / "plain", cache_frozen=False, **kw), verbose=False)
+    assert a["frozen_prefix_cache"].startswith("on") and b["frozen_prefix_cache"].startswith("off")
+    ra, rb = _rows(tmp_path / "cached" / "metrics.csv"), _rows(tmp_path / "plain" / "metrics.csv")
+    for x, y in zip(ra, rb):
+        for k in ("train_loss", "train_acc", "val_loss", "val_acc"):
+            assert math.isclose(float(x[k]), float(y[k]), rel_tol=1e-3, abs_tol=1e-4), (k, x[k], y[k])
+    assert a["accuracy"] == b["accuracy"]
+
+
+def test_cache_is_off_with_augmentation(tiny, tmp_path):
+    r = finetune(_cfg(tiny, tmp_path / "r", freeze="all", augment="light"), verbose=False)
+    assert r["frozen_prefix_cache"].startswith("off") and "augment" in r["frozen_prefix_cache"]
+
+
+# ------------------------------------------------------------------------------------------------
+# outputs, rerun, resume
+# ------------------------------------------------------------------------------------------------
+def test_cli_json_outputs_and_config_rerun(tiny, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["finetune", "--data", str(tiny), "--image-size", "48", "--epochs", "2", "--batch-size", "8",
+            "--workers", "0", "--freeze", "6", "--augment", "light", "--val-fraction", "0.25", "--head", "mlp:16",
+            "--dropout", "0.1", "--optimizer", "adamw", "--lr", "0.001", "--warmup", "0.5", "--label-smoothing", "0.1",
+            "--out", str(run), "--json"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out)  # exactly one JSON object on stdout
+    for key in ("accuracy", "best_epoch", "epochs_run", "seconds"):
+        assert key in result
+    assert result["epochs_run"] == 2 and 0 <= result["accuracy"] <= 1
+    for name in ("config.yaml", "metrics.csv", "curves.png", "best.pt", "last.pt", "metrics.json", "predictions.csv",
+                 "confusion.png"):
+        assert (run / name).is_file(), name
+    rows = _rows(run / "metrics.csv")
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert set(rows[0]) >= {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s"}
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["n_test"] == 12 and metrics["n_validation"] == 4  # val-fraction from train; test untouched
+
+    assert main(["finetune", "--config", str(run / "config.yaml"), "--out", str(tmp_path / "rerun"), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    rerun_rows = _rows(tmp_path / "rerun" / "metrics.csv")
+    for x, y in zip(rows, rerun_rows):
+        for k in ("train_loss", "train_acc", "val_loss", "val_acc", "lr"):
+            assert x[k] == y[k], (k, x[k], y[k])
+    assert again["accuracy"] == result["accuracy"]
+
+    # the run folder is not silently overwritten
+    assert main(args) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_run(tiny, tmp_path):
+    kw = dict(freeze="6", augment="light", epochs=2, dropout=0.2, head="mlp:16")
+    full = finetune(_cfg(tiny, tmp_path / "full", **kw), verbose=False)
+
+    def interrupt(epoch, row):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        finetune(_cfg(tiny, tmp_path / "cut", **kw), callback=interrupt, verbose=False)
+    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["epoch"] == 1
+    assert not (tmp_path / "cut" / "metrics.json").exists()
+    resumed = finetune(_cfg(tiny, tmp_path / "cut", **kw), resume=True, verbose=False)
+    a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["model"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+    assert resumed["accuracy"] == full["accuracy"] and resumed["epochs_run"] == 2
+    assert [r["val_loss"] for r in _rows(tmp_path / "full" / "metrics.csv")] == \
+           [r["val_loss"] for r in _rows(tmp_path / "cut" / "metrics.csv")]
+
+
+@pytest.fixture(scope="module")
+def head_run(tiny, tmp_path_factory) -> Path:
+    """A finished head-only run (cached frozen prefix); copy it before modifying it."""
+    run = tmp_path_factory.mktemp("head") / "run"
+    finetune(_cfg(tiny, run, freeze="all", augment="none"), verbose=False)
+    return run
+
+
+def test_resume_with_a_different_config_names_the_differences(head_run, capsys):
+    rc = main(["finetune", "--resume", str(head_run), "--lr", "0.5", "--freeze", "3"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "lr" in err and "freeze" in err and "0.5" in err
+    # the checkpoint's own config is checked too (config.yaml edited by hand)
+    saved = FinetuneConfig.load(head_run / "config.yaml")
+    ck = torch.load(head_run / "last.pt", weights_only=True)
+    assert FinetuneConfig.from_dict(ck["config"]) == replace(saved, out=None)
+    from transferlab.finetune.config import config_diff
+
+    assert config_diff(saved, replace(saved, batch_size=4, head="mlp:8")) == ["head: 'linear' -> 'mlp:8'",
+                                                                             "batch_size: 8 -> 4"]
+
+
+def test_predict_and_corrupt_checkpoint_is_a_clear_error(tiny, head_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(head_run, run)
+    image = next((tiny / "val" / "ants").iterdir())
+    assert main(["predict", str(run), str(image), "--json"]) == 0
+    pred = json.loads(capsys.readouterr().out)["predictions"][0]
+    assert pred["path"] == str(image) and len(pred["top"]) == 2
+    assert math.isclose(sum(t["probability"] for t in pred["top"]), 1.0, rel_tol=1e-5)
+
+    data = (run / "best.pt").read_bytes()
+    (run / "best.pt").write_bytes(data[: len(data) // 2])
+    assert main(["predict", str(run), str(image)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "corrupt" in err[0] and "best.pt" in err[0]
+    (run / "last.pt").write_bytes(b"not a checkpoint")
+    assert main(["finetune", "--resume", str(run)]) == 2
+    assert "corrupt" in capsys.readouterr().err
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny, tmp_path, monkeypatch):
+    real = train_mod.make_criterion
+    calls = {"n": 0}
+
+    def poisoned(cfg):
+        crit = real(cfg)
+
+        def loss(logits, y):
+            calls["n"] += 1
+            value = crit(logits, y)
+            return value * float("nan") if calls["n"] > 2 else value  # 2 batches per epoch: NaN in epoch 2
+        return loss
+
+    monkeypatch.setattr(train_mod, "make_criterion", poisoned)
+    run = tmp_path / "run"
+    with pytest.raises(train_mod.NonFiniteLoss, match="NaN") as exc:
+        finetune(_cfg(tiny, run, freeze="all", augment="none", epochs=3), verbose=False)
+    assert "epoch 2" in str(exc.value) and "last good checkpoint (epoch 1)" in str(exc.value)
+    ck = torch.load(run / "last.pt", weights_only=True)
+    assert ck["epoch"] == 1 and all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
+    assert len(_rows(run / "metrics.csv")) == 1
+
+
+def test_class_absent_from_validation_is_a_reported_warning(tmp_path):
+    data = _copy_subset(tmp_path / "data", 6, 4, extra_class="wasps")
+    r = finetune(_cfg(data, tmp_path / "run", freeze="all", augment="none"), verbose=False)
+    assert any("wasps" in w and "no validation image" in w for w in r["warnings"])
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["warnings"] == r["warnings"] and saved["n_classes"] == 3
+
+
+def test_accumulation_equals_a_larger_batch(tiny, tmp_path):
+    kw = dict(freeze="all", augment="none", epochs=1, optimizer="sgd", momentum=0.0, weight_decay=0.0)
+    finetune(_cfg(tiny, tmp_path / "a", batch_size=4, accumulate=2, **kw), verbose=False)
+    finetune(_cfg(tiny, tmp_path / "b", batch_size=8, accumulate=1, **kw), verbose=False)
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["model"]
+    torch.testing.assert_close(a["classifier.weight"], b["classifier.weight"], rtol=1e-4, atol=1e-6)
+
+
+def test_bad_options(tiny, tmp_path):
+    for kw, match in ((dict(val_fraction=1.5), "--val-fraction"), (dict(augment="heavy"), "--augment"),
+                      (dict(freeze="some"), "--freeze"), (dict(warmup=5, epochs=2), "--warmup"),
+                      (dict(optimizer="rmsprop"), "--optimizer")):
+        with pytest.raises(BadInputError, match=match):
+            finetune(_cfg(tiny, tmp_path / "r", **kw), verbose=False)
+    with pytest.raises(BadInputError, match="unknown setting"):
+        FinetuneConfig.from_dict({"data": "x", "learning_rate": 1})
+    with pytest.raises(DataError, match="not a transferlab"):
+        train_mod.load_checkpoint(_save(tmp_path / "x.pt", {"a": torch.zeros(1)}))
+
+
+def _save(path: Path, obj) -> Path:
+    torch.save(obj, path)
+    return path
+
+
+def test_fashion_mnist_head_only_learns(tmp_path):
+    from transferlab.data import fashion_mnist
+
+    try:
+        fashion_mnist.locate()
+    except DataError:
+        pytest.skip("fashion-mnist not installed")
+    r = finetune(FinetuneConfig(data="fashion-mnist", per_class=10, image_size=64, freeze="all", augment="none",
+                                epochs=4, lr=0.05, workers=0, out=str(tmp_path / "run")), verbose=False)
+    assert r["n_test"] == 100 and r["accuracy"] > 0.4  # chance is 0.1
