@@ -1,0 +1,120 @@
+"""Fine-tuning performance (issue 3): data-pipeline overhead and frozen-prefix cache speed-up.
+
+- ``pipeline_overhead``: 1 - (training images/s of ``transferlab finetune`` with its real data
+  pipeline) / (images/s of the same forward+backward+step on random tensors at the same batch
+  size and resolution), for (a) full fine-tuning and (b) head-only (``--freeze all``) with
+  augmentation; the key is the larger of the two (target <= 0.15).  Training throughput is the
+  ``images_per_s`` column of metrics.csv for the last epoch (validation excluded).
+- ``cache_speedup``: epoch time (training + validation) without / with the frozen-prefix cache on
+  a ``--freeze all --augment none`` run, after the first epoch (target >= 3).
+
+    python benchmarks/bench_finetune.py --json [--image-size 128] [--batch-size 32] [--epochs 2]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO / ".." / "shared" / "data" / "hymenoptera"
+
+
+def last_row(run: Path) -> dict:
+    with open(run / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    return {k: float(v) for k, v in rows[-1].items()}
+
+
+def pure_throughput(cfg, steps: int, warmup: int = 2) -> float:
+    """Images/s of forward + backward + optimizer step on random tensors, same model, batch and size."""
+    from transferlab.finetune.model import prepare_model, set_train_mode
+    from transferlab.finetune.train import make_criterion, make_optimizer
+
+    torch.manual_seed(0)
+    prepared = prepare_model(cfg, 2)
+    model = prepared.model
+    size = prepared.backbone.preprocessing.with_size(cfg.image_size).input_size
+    opt = make_optimizer(cfg, prepared)
+    crit = make_criterion(cfg)
+    x = torch.randn(cfg.batch_size, 3, size, size)
+    y = torch.randint(0, 2, (cfg.batch_size,))
+    set_train_mode(model, prepared.frozen_modules, True)
+    for i in range(warmup + steps):
+        if i == warmup:
+            start = time.perf_counter()
+        loss = crit(model(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        float(loss)
+    return steps * cfg.batch_size / (time.perf_counter() - start)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(DEFAULT_DATA))
+    ap.add_argument("--model", default="efficientnet_lite0")
+    ap.add_argument("--image-size", type=int, default=128)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--epochs", type=int, default=2, help="epochs per measured run; the last one is measured")
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args()
+
+    from transferlab.finetune import FinetuneConfig, finetune
+
+    data = Path(args.data).resolve()
+    if not data.is_dir():
+        print(f"dataset not found: {data}", file=sys.stderr)
+        return 2
+    log = (lambda *a: print(*a, file=sys.stderr, flush=True))
+    base = dict(data=str(data), model=args.model, image_size=args.image_size, batch_size=args.batch_size,
+                epochs=args.epochs, workers=args.workers, lr=0.01)
+    out: dict = {"model": args.model, "data": str(data), "image_size": args.image_size, "batch_size": args.batch_size,
+                 "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+                 "device": "cuda" if torch.cuda.is_available() else "cpu"}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        overheads = {}
+        for key, kw in (("full_finetune", dict(freeze="0", augment="light")),
+                        ("head_only_augmented", dict(freeze="all", augment="light"))):
+            cfg = FinetuneConfig(**base, **kw, out=str(tmp / key))
+            t = time.perf_counter()
+            finetune(cfg, verbose=False)
+            real = last_row(tmp / key)["images_per_s"]
+            steps = max(3, min(8, 245 // args.batch_size))
+            pure = pure_throughput(cfg, steps)
+            overheads[key] = 1 - real / pure
+            out[key] = {"pipeline_images_per_s": round(real, 2), "pure_images_per_s": round(pure, 2),
+                        "overhead": round(1 - real / pure, 4), "run_seconds": round(time.perf_counter() - t, 1)}
+            log(f"{key}: pipeline {real:.1f} img/s, random tensors {pure:.1f} img/s, overhead {1 - real / pure:.1%}")
+        out["pipeline_overhead"] = round(max(overheads.values()), 4)
+
+        epoch = {}
+        for key, cache in (("cached", True), ("uncached", False)):
+            cfg = FinetuneConfig(**base, freeze="all", augment="none", cache_frozen=cache, out=str(tmp / key))
+            r = finetune(cfg, verbose=False)
+            epoch[key] = last_row(tmp / key)["seconds"]
+            out[f"epoch_seconds_{key}"] = round(epoch[key], 4)
+            out[f"accuracy_{key}"] = r["accuracy"]
+            log(f"--freeze all --augment none, cache {'on' if cache else 'off'}: epoch {args.epochs} took "
+                f"{epoch[key]:.3f} s ({r['frozen_prefix_cache']})")
+        out["cache_speedup"] = round(epoch["uncached"] / epoch["cached"], 2)
+    out["targets"] = {"pipeline_overhead": "<= 0.15", "cache_speedup": ">= 3"}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
