@@ -23,7 +23,7 @@ BUILTIN = "glove-6b-50d"
 FORMATS = ("glove", "word2vec", "word2vec-bin", "fasttext", "gensim", "npz")
 
 _BLOCK_ROWS = 8192      # vocabulary rows per matrix-product block
-_QUERY_CHUNK = 512      # queries per batch (block scores: 8192 x 512 float32 = 16 MB)
+_QUERY_CHUNK = 256      # queries per batch (block scores: 8192 x 256 float32 = 8 MB)
 
 
 @dataclass
@@ -283,7 +283,7 @@ class WordVectors:
         cv = np.empty(0, np.int64)
         cs = np.empty(0, np.float32)
         QT = Q.T.copy()
-        block = min(_BLOCK_ROWS, max(1024, 8 * k))
+        block = min(_BLOCK_ROWS, max(4096, 8 * k))
         start = 0
         while start < n:
             stop = min(n, start + block)
