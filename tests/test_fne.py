@@ -129,3 +129,37 @@ def test_hymenoptera_full_network_embedding(tmp_path, capsys):
     result = json.loads(out)
     assert code == 0 and result["n_train"] == 245 and result["n_test"] == 153 and result["dim"] == 21008
     assert result["accuracy"] >= 0.90
+
+
+def test_a_killed_embed_leaves_nothing_a_later_run_would_trust(small_folder, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    code = ("from transferlab.embed.extract import EmbedConfig, embed\n"
+            f"embed(EmbedConfig(data={str(small_folder)!r}, layers='all', image_size=64, workers=0, progress=False), "
+            f"out_dir={str(out)!r})\n")
+    env = dict(os.environ, TRANSFERLAB_CACHE=str(cache))
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (cache / "features").is_dir():  # wait until extraction is under way
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    for f in list(out.glob("*")) + list((cache / "features").glob("*")):
+        if not f.name.startswith("."):  # anything under a real name must be complete and readable
+            assert f.suffix in (".npz", ".json")
+            if f.suffix == ".npz":
+                assert len(FeatureSet.load(f)) > 0
+    os.environ["TRANSFERLAB_CACHE"], old = str(cache), os.environ["TRANSFERLAB_CACHE"]
+    try:
+        result = embed(EmbedConfig(data=str(small_folder), layers="all", image_size=64, workers=0, progress=False),
+                       out_dir=out)
+    finally:
+        os.environ["TRANSFERLAB_CACHE"] = old
+    assert len(result.train) == 24 and len(result.test) == 12
+    assert json.loads((out / "embed.json").read_text())["n_train"] == 24

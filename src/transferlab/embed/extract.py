@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from transferlab import io as tio
 from transferlab.data.datasets import DataSplits, ImageDataset, Split, collate_skipping
 from transferlab.data.images import DEFAULT_MAX_PIXELS
-from transferlab.embed.store import FeatureSet, cache_key, cache_path, link_or_copy
+from transferlab.embed.store import FeatureSet, cache_dir, cache_key, cache_path, link_or_copy, remove_stale_temporaries
 from transferlab.errors import DataError
 from transferlab.models.registry import Backbone, Preprocessing, create_backbone
 from transferlab.models.taps import Tap, TapRecorder, resolve_layers
@@ -129,6 +129,7 @@ def embed(config: EmbedConfig, out_dir: str | Path | None = None, splits: DataSp
     preprocessing = backbone.preprocessing.with_size(config.image_size)
     taps = resolve_layers(backbone, config.layers, size=preprocessing.input_size)
     device = pick_device(config.device)
+    remove_stale_temporaries(cache_dir())
     result, cached = {}, {}
     for split_name in ("train", "test"):
         key = cache_key(model=backbone.name, weights=backbone.weights_id, taps=[t.to_dict() for t in taps],

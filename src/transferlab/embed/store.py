@@ -90,6 +90,23 @@ def cache_path(key: str) -> Path:
     return cache_dir() / f"{key}.npz"
 
 
+def remove_stale_temporaries(folder: Path, older_than_s: float = 3600) -> int:
+    """Delete temporary files that killed runs left behind (never read: their names start with '.')."""
+    import time
+
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for p in folder.glob(".*.tmp-*"):
+        try:
+            if time.time() - p.stat().st_mtime > older_than_s:
+                p.unlink()
+                removed += 1
+        except OSError:
+            pass
+    return removed
+
+
 def link_or_copy(src: Path, dst: Path) -> None:
     """Put ``src`` at ``dst`` (hard link when possible, else an atomic copy)."""
     import shutil
