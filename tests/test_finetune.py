@@ -154,9 +154,11 @@ def test_cached_prefix_gives_the_full_models_logits(tiny, model, freeze):
     split, why = make_split(p, 64)
     assert split is not None, why
     data = load_dataset(str(tiny))
-    ds = ImageDataset(data.test, p.backbone.preprocessing.with_size(64).transform("none"))
-    loader = torch.utils.data.DataLoader(ds, batch_size=5, collate_fn=collate_skipping)
-    cache = build_cache(split, loader, torch.device("cpu"))
+    pre = p.backbone.preprocessing.with_size(64)
+    ds = ImageDataset(data.test, pre.transform("none"))
+    loader = torch.utils.data.DataLoader(ImageDataset(data.test, pre.transform("none", normalize=False)),
+                                         batch_size=5, collate_fn=collate_skipping)
+    cache = build_cache(split, loader, pre.normalize_batch)  # the uint8 path of the training loop
     p.model.eval()
     with torch.no_grad():
         images = torch.stack([ds[i][0] for i in range(len(ds))])

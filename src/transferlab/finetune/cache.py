@@ -31,8 +31,9 @@ class FeatureCache:
 
 
 @torch.no_grad()
-def build_cache(split: SplitModel, loader, device: torch.device) -> FeatureCache:
-    """Run the frozen prefix once over ``loader`` (batches from ``collate_skipping``)."""
+def build_cache(split: SplitModel, loader, prepare) -> FeatureCache:
+    """Run the frozen prefix once over ``loader`` (batches from ``collate_skipping``);
+    ``prepare(images)`` moves a batch to the device and normalises it."""
     import time
 
     start = time.perf_counter()
@@ -44,8 +45,8 @@ def build_cache(split: SplitModel, loader, device: torch.device) -> FeatureCache
             skipped += [(int(i), r) for i, r in bad]
             if images is None:
                 continue
-            h = split.prefix(images.to(device, non_blocking=True))
-            feats.append(h.float().cpu())
+            h = split.prefix(prepare(images))
+            feats.append(h.float().cpu().contiguous())
             labels.append(y)
             index.append(idx)
     finally:

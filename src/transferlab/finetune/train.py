@@ -372,9 +372,17 @@ def _finetune(cfg, d: Dist, resume, overwrite, callback, verbose, start_time) ->
     torch.manual_seed(cfg.seed)
     prepared = prepare_model(cfg, len(classes))
     warnings += prepared.warnings
-    model = prepared.model.to(device)
+    # channels_last: ~1.6x faster convolutions on CPU (oneDNN) and on GPUs with mixed precision
+    model = prepared.model.to(device, memory_format=torch.channels_last)
     pre = prepared.backbone.preprocessing.with_size(cfg.image_size)
     size = pre.input_size
+
+    def prepare_input(x: torch.Tensor) -> torch.Tensor:
+        """Workers ship uint8 images (4x less to copy); normalise the whole batch here, on the device."""
+        x = x.to(device, non_blocking=True)
+        if x.dtype == torch.uint8:
+            return pre.normalize_batch(x)
+        return x.contiguous(memory_format=torch.channels_last)
     log(f"{prepared.backbone.name}: {len(prepared.blocks)} blocks; transfer {prepared.transfer}, freeze "
         f"{prepared.freeze}; {sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters; "
         f"{size}px, device {device}" + (f", {d.world} processes" if d.active else ""))
@@ -405,7 +413,7 @@ def _finetune(cfg, d: Dist, resume, overwrite, callback, verbose, start_time) ->
 
     workers = default_workers(cfg.workers)
     loader_fn = data.loader()
-    eval_tf = pre.transform("none")
+    eval_tf = pre.transform("none", normalize=False)
     draft_eval = pre.resize_size
     # a crop of RandomResizedCrop can be ~1/2 (light) or ~1/4 (strong) of the image side ... area
     draft_train = {"none": pre.resize_size, "light": int(math.ceil(size / math.sqrt(0.5))),
@@ -431,7 +439,7 @@ def _finetune(cfg, d: Dist, resume, overwrite, callback, verbose, start_time) ->
         for name, split in (("train", train_split), ("val", val_split)):
             caches[name] = build_cache(split_model, _loader(dataset(split, eval_tf, draft_eval),
                                                             _ShardSampler(len(split)), eval_batch, workers, device),
-                                       device)
+                                       prepare_input)
         log(f"cached the frozen prefix of {len(caches['train'])} + {len(caches['val'])} images in "
             f"{caches['train'].seconds + caches['val'].seconds:.1f} s "
             f"({(caches['train'].nbytes + caches['val'].nbytes) / 2 ** 20:.0f} MiB)")
@@ -441,8 +449,10 @@ def _finetune(cfg, d: Dist, resume, overwrite, callback, verbose, start_time) ->
     else:
         net = model
         train_sampler = EpochSampler(len(train_split), cfg.seed, True, d.rank, d.world)
-        train_batches = _loader(dataset(train_split, pre.transform(cfg.augment), draft_train), train_sampler,
-                                cfg.batch_size, workers, device)
+        # strong augmentation ends with RandomErasing on the normalised tensor: those workers ship floats
+        train_tf = pre.transform(cfg.augment, normalize=cfg.augment != "strong")
+        train_batches = _loader(dataset(train_split, train_tf, draft_train), train_sampler, cfg.batch_size, workers,
+                                device)
     steps_per_epoch = math.ceil(math.ceil(len(train_sampler) / cfg.batch_size) / cfg.accumulate)
 
     optimizer = make_optimizer(cfg, prepared)
@@ -511,7 +521,7 @@ def _finetune(cfg, d: Dist, resume, overwrite, callback, verbose, start_time) ->
             last_micro = (step + 1) % cfg.accumulate == 0 or step + 1 == n_batches
             if x is None:
                 x = torch.empty(0)
-            x = x.to(device, non_blocking=True)
+            x = x.to(device, non_blocking=True) if caches else prepare_input(x)
             y = y.to(device, non_blocking=True)
             sync = contextlib.nullcontext() if (last_micro or not d.active) else net.no_sync()
             with sync:
@@ -543,8 +553,8 @@ def _finetune(cfg, d: Dist, resume, overwrite, callback, verbose, start_time) ->
         sums = d.sum(sums, device)
         if sums[2] == 0:
             raise DataError("no readable training image in this epoch")
-        val_loss, val_acc, _ = _evaluate(net.module if d.active else net, model, prepared, caches.get("val"), val_split, eval_loader, device,
-                                         use_amp, criterion, d)
+        val_loss, val_acc, _ = _evaluate(net.module if d.active else net, model, prepared, caches.get("val"),
+                                         val_split, eval_loader, device, use_amp, prepare_input, d)
         if not math.isfinite(val_loss):
             raise NonFiniteLoss(_nan_message(out, epoch, None, state, optimizer, "validation loss"))
         row = {"epoch": epoch, "train_loss": sums[0] / sums[2], "train_acc": sums[1] / sums[2], "val_loss": val_loss,
@@ -590,7 +600,7 @@ def _finetune(cfg, d: Dist, resume, overwrite, callback, verbose, start_time) ->
         use_cache = "val" in caches and not cfg.val_fraction  # validation split == evaluation split
         _, _, (logits, labels, index, skipped) = _evaluate(
             FromCache(split_model) if use_cache else model, model, prepared, caches["val"] if use_cache else None, eval_split,
-            eval_loader, device, use_amp, criterion, Dist(), shard=False)
+            eval_loader, device, use_amp, prepare_input, Dist(), shard=False)
         probs = torch.softmax(logits, 1)
         pred = probs.argmax(1).numpy()
         paths = [eval_split.paths[i] for i in index.tolist()]
@@ -655,7 +665,7 @@ def _cache_batches(cache: FeatureCache, sampler: EpochSampler, batch_size: int):
 
 
 @torch.no_grad()
-def _evaluate(forward, model, prepared, cache, split, eval_loader, device, use_amp, criterion, d: Dist, shard=True):
+def _evaluate(forward, model, prepared, cache, split, eval_loader, device, use_amp, prepare_input, d: Dist, shard=True):
     """(mean loss, accuracy, (logits, labels, split indices, skipped)) over ``split`` (sharded across ranks).
 
     ``forward``: the module to run: ``FromCache`` on cached prefix outputs when ``cache`` is given,
@@ -674,8 +684,9 @@ def _evaluate(forward, model, prepared, cache, split, eval_loader, device, use_a
         skipped += [(int(i), r) for i, r in bad]
         if x is None:
             continue
+        x = x.to(device, non_blocking=True) if cache is not None else prepare_input(x)
         with _autocast(device, use_amp):
-            out = forward(x.to(device, non_blocking=True))
+            out = forward(x)
         logits_all.append(out.float().cpu())
         labels_all.append(y)
         index_all.append(idx)
