@@ -39,7 +39,7 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
 bench: setup
-	$(PY) benchmarks/bench_extract.py --json
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b --json || exit 1; done
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache
