@@ -94,6 +94,8 @@ class Task:
     threads: int | None = None  # torch threads (local pool: cores / processes)
     loader_workers: int | None = None  # DataLoader workers when the spec does not set them
     env: dict = field(default_factory=dict)
+    companions: list[dict] = field(default_factory=list)  # complete runs of an FNE group: their taps join the
+    # extracted union, so a rerun asks the feature cache for the same layers as the first run did (a cache hit)
 
     @property
     def run_objects(self) -> list[Run]:
@@ -104,25 +106,36 @@ class Task:
         return Path(self.out) / LOGS / f"{self.label}.log"
 
 
-def make_tasks(runs: list[Run], out: str | Path, cwd: str | None = None) -> list[Task]:
-    """One task per fine-tuning run; one per group of FNE runs that share backbone + data + extraction."""
+def make_tasks(runs: list[Run], out: str | Path, cwd: str | None = None, complete: list[Run] = ()) -> list[Task]:
+    """One task per fine-tuning run; one per group of FNE runs that share backbone + data + extraction.
+
+    ``complete``: the sweep's runs that are already done; an FNE group still extracts the union of
+    ALL its members' layers (same cache key as the first time: the features come from the cache).
+    """
     from transferlab.sweep.options import probe_dests
 
     cwd = cwd or os.getcwd()
     probe = probe_dests() | {"layers"}
+
+    def group_key(run: Run) -> str:
+        return json.dumps({k: v for k, v in run.options.items() if k not in probe}, sort_keys=True, default=str)
+
     groups: dict[str, list[Run]] = {}
     tasks: list[Task] = []
     for run in runs:
         if run.command == "fne":
-            shared = {k: v for k, v in run.options.items() if k not in probe}
-            gkey = json.dumps(shared, sort_keys=True, default=str)
-            groups.setdefault(gkey, []).append(run)
+            groups.setdefault(group_key(run), []).append(run)
         else:
             tasks.append(Task("finetune", [run.to_dict()], str(out), cwd, run.name))
+    done: dict[str, list[Run]] = {}
+    for run in complete:
+        if run.command == "fne":
+            done.setdefault(group_key(run), []).append(run)
     fne = []
-    for members in groups.values():
+    for gkey, members in groups.items():
         label = members[0].name if len(members) == 1 else f"fne-shared-{members[0].key}-{len(members)}runs"
-        fne.append(Task("fne", [r.to_dict() for r in members], str(out), cwd, label))
+        fne.append(Task("fne", [r.to_dict() for r in members], str(out), cwd, label,
+                        companions=[r.to_dict() for r in done.get(gkey, [])]))
     return fne + tasks
 
 
@@ -274,7 +287,16 @@ def _fne_group(task: Task, out: Path) -> None:
     for r in runs:
         for t in taps.get(r.name, []):
             union.setdefault(_tap_id(t), t)
-    spec = ",".join("pre_logits" if port == "input" else f"{module}@{call}" for module, call, port in union)
+    for c in task.companions:  # complete runs of this group: keep the union (and the cache key) as it was
+        try:
+            for t in resolve_layers(backbone, Run.from_dict(c).options.get("layers") or "all", size=size):
+                union.setdefault(_tap_id(t), t)
+        except Exception:  # noqa: BLE001 - it resolved when it ran; if not now, it only costs a cache miss
+            pass
+    # a canonical order (the model's module order), so the same union always has the same cache key
+    position = {name: i for i, (name, _) in enumerate(backbone.model.named_modules())}
+    ordered = sorted(union, key=lambda ident: (position.get(ident[0], len(position)), ident[1], ident[2]))
+    spec = ",".join("pre_logits" if port == "input" else f"{module}@{call}" for module, call, port in ordered)
     config = embed_config_from_args(first)
     config.layers = spec
     print(f"-- shared: extract {len(union)} layers once for {len(taps)} run(s)", flush=True)

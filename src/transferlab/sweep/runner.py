@@ -53,7 +53,7 @@ def run_sweep(spec: str | Path | Plan, out: str | Path, *, executor: str = "loca
                                          "updated": time.strftime("%Y-%m-%d %H:%M:%S")})
         if plan.source and Path(plan.source).is_file():
             tio.write_text(out / "spec.yaml", Path(plan.source).read_text(encoding="utf-8"))
-        tasks = make_tasks(pending, out)
+        tasks = make_tasks(pending, out, complete=[r for r in plan.runs if status[r.name] == "done"])
         log(f"sweep {plan.name}: {len(plan.runs)} runs, {complete} already complete, {len(pending)} to run "
             f"in {len(tasks)} task(s) ({executor})")
         finished = [complete]
