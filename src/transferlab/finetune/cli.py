@@ -148,8 +148,18 @@ def _norm(v):
 def run_finetune(args) -> int:
     from transferlab.finetune.train import finetune
 
+    from transferlab.finetune.config import default_out
+
     cfg, resume = config_from_args(args)
-    result = finetune(cfg, resume=resume, overwrite=args.overwrite, verbose=not args.quiet)
+    cfg.out = cfg.out or default_out(cfg)
+    try:
+        result = finetune(cfg, resume=resume, overwrite=args.overwrite, verbose=not args.quiet)
+    except KeyboardInterrupt:
+        kept = Path(cfg.out) / "last.pt"
+        hint = (f"the last finished epoch is kept: continue with `transferlab finetune --resume {cfg.out}`"
+                if kept.is_file() else "no epoch had finished")
+        print(f"transferlab finetune: interrupted; {hint}", file=sys.stderr)
+        return 130
     if not result:  # not rank 0 under torchrun
         return 0
     if args.json:

@@ -342,7 +342,8 @@ def _finetune(cfg, d: Dist, resume, overwrite, callback, verbose, start_time) ->
     from transferlab.options import default_workers
 
     log = lambda msg: _log(verbose, d, msg)  # noqa: E731
-    out = check_out_dir(cfg, resume, overwrite)
+    # rank 0 only: the others would race with its config.yaml (torchrun stops them if rank 0 fails)
+    out = check_out_dir(cfg, resume, overwrite) if d.main else Path(cfg.out)
     device = _device(cfg, d)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % (2 ** 32))
