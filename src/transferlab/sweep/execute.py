@@ -382,6 +382,12 @@ def run_local(tasks: list[Task], workers: int | None, on_done) -> None:
 
     if not tasks:
         return
+    if len(tasks) == 1:
+        # one task (e.g. a whole FNE study sharing one extraction): run it here and save a process
+        # start (interpreter + torch import); exceptions are still recorded per run by the worker
+        execute_task(tasks[0])
+        on_done(tasks[0])
+        return
     gpus = gpu_count()
     pool = max(1, min(workers or (gpus or os.cpu_count() or 1), len(tasks)))
     cores = os.cpu_count() or 1
