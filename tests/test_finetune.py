@@ -352,3 +352,19 @@ def test_fashion_mnist_head_only_learns(tmp_path):
     r = finetune(FinetuneConfig(data="fashion-mnist", per_class=10, image_size=64, freeze="all", augment="none",
                                 epochs=4, lr=0.05, workers=0, out=str(tmp_path / "run")), verbose=False)
     assert r["n_test"] == 100 and r["accuracy"] > 0.4  # chance is 0.1
+
+
+@pytest.mark.slow
+def test_split_on_other_families_and_a_clear_reason_when_unsupported():
+    x = torch.randn(2, 3, 64, 64)
+    for name, freeze in (("torchvision:resnet18", "3"), ("torchvision:mobilenet_v3_small", "all"), ("timm:resnet18", "2")):
+        torch.manual_seed(0)
+        p = prepare_model(FinetuneConfig(data="x", model=name, freeze=freeze), 3, pretrained=False)
+        split, why = make_split(p, 64)
+        assert split is not None, (name, why)
+        p.model.eval()
+        with torch.no_grad():
+            torch.testing.assert_close(FromCache(split)(split.prefix(x)), p.model(x), rtol=1e-4, atol=1e-5)
+    p = prepare_model(FinetuneConfig(data="x", model="timm:vit_tiny_patch16_224", freeze="2"), 3, pretrained=False)
+    split, why = make_split(p, 224)
+    assert split is None and "supported families" in why
