@@ -96,6 +96,27 @@ def test_search_restrict_vector_and_padding():
     assert [w for w, _ in small.most_similar("a", topn=5)] == ["b", "c"]  # only 2 other words exist
 
 
+def test_search_exact_ties_across_blocks():
+    """Exact ties (entries of 0.5, four per row: unit length and exact dot products) across the
+    head / block boundaries: the lower row wins, for k = 1 and for top k, with exclusions."""
+    rng = np.random.default_rng(5)
+    n, d = 30_000, 16
+    X = np.zeros((n, d), dtype=np.float32)
+    for i in range(n):
+        X[i, rng.choice(d, 4, replace=False)] = 0.5
+    wv = WordVectors.from_arrays([f"w{i}" for i in range(n)], X)
+    Q = wv.normed[rng.choice(n, 300, replace=False)]
+    exclude = [list(rng.choice(n, 3, replace=False)) for _ in range(len(Q))]
+    S = Q.astype(np.float64) @ wv.normed.T.astype(np.float64)
+    for q, e in enumerate(exclude):
+        S[q, e] = -np.inf
+    ref = np.argsort(-S, axis=1, kind="stable")   # best first, lower row first on a tie
+    for k in (1, 10):
+        idx, sc = wv.search(Q, k, exclude=exclude)
+        np.testing.assert_array_equal(idx, ref[:, :k])
+        np.testing.assert_array_equal(sc, np.take_along_axis(S, ref[:, :k], 1).astype(np.float32))
+
+
 def test_cosmul_matches_gensim(wv, kv):
     for a, b, c in [("man", "king", "woman"), ("paris", "france", "tokyo"), ("good", "better", "bad")]:
         ours = wv.analogy(a, b, c, topn=5, method="cosmul")
