@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -46,6 +47,9 @@ def run_sweep(spec: str | Path | Plan, out: str | Path, *, executor: str = "loca
         summary["runs"] = [{"name": r.name, "command": r.command, "varied": r.varied,
                             "status": status[r.name], "command_line": r.cli(run_folder(out, r))} for r in plan.runs]
         return summary
+    if executor == "slurm" and pending and shutil.which("sbatch") is None:
+        raise BadInputError("--executor slurm: sbatch is not on PATH; run the sweep on a Slurm login node "
+                            "(or use --executor local)")
     tio.ensure_writable_dir(out)
     start = time.perf_counter()
     with _lock(out):
