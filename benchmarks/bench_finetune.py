@@ -77,7 +77,7 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--epochs", type=int, default=3,
                     help="epochs per measured run; the best epoch after the first is measured (default %(default)s)")
-    ap.add_argument("--per-class", type=int, default=60,
+    ap.add_argument("--per-class", type=int, default=40,
                     help="training images per class (default %(default)s, of 124/121; the 153 val images are all used)")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--json", action="store_true", help="print one JSON object")
