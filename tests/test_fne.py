@@ -61,7 +61,6 @@ def test_cache_makes_reruns_instant_and_identical_and_any_change_misses(small_fo
     second = embed(config, out_dir=tmp_path / "b")
     assert first.cached == {"train": False, "test": False} and second.cached == {"train": True, "test": True}
     np.testing.assert_array_equal(first.train.features, second.train.features)
-    assert second.seconds < first.seconds
     changed = embed(EmbedConfig(data=str(small_folder), layers="last", image_size=64, workers=0, progress=False))
     assert changed.cached == {"train": False, "test": False}
     resized = embed(EmbedConfig(data=str(small_folder), layers="stages", image_size=72, workers=0, progress=False))
