@@ -55,8 +55,9 @@ def end_to_end_ips(backbone, args) -> tuple[float, int]:
 def peak_rss_mb(n_images: int, args) -> float:
     """Peak RSS (MB) of a fresh process that embeds ``n_images`` images."""
     files = sorted(str(p) for p in Path(args.data).rglob("*.jp*g"))
-    rows = [(files[i % len(files)], Path(files[i % len(files)]).parent.name, "train" if i % 2 else "test")
-            for i in range(n_images)]
+    picks = [files[(i * len(files) // n_images) if n_images <= len(files) else i % len(files)]
+             for i in range(n_images)]  # spread over both classes
+    rows = [(p, Path(p).parent.name, "train" if i % 2 else "test") for i, p in enumerate(picks)]
     with tempfile.TemporaryDirectory() as tmp:
         listing = Path(tmp) / "images.csv"
         with open(listing, "w", newline="") as f:
@@ -70,7 +71,9 @@ def peak_rss_mb(n_images: int, args) -> float:
             f"image_size={args.image_size!r}, batch_size={args.batch_size}, workers={args.workers!r}, "
             f"use_cache=False, progress=False), out_dir={str(Path(tmp) / 'run')!r})\n"
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        if out.returncode:
+            raise RuntimeError(f"memory probe failed: {out.stderr[-2000:]}")
         return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -82,7 +85,7 @@ def main() -> None:
     p.add_argument("--image-size", type=int, default=224)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--no-memory", action="store_true", help="skip the peak-RSS subprocesses")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     args = p.parse_args()
@@ -95,7 +98,7 @@ def main() -> None:
     backbone.preprocessing = backbone.preprocessing.with_size(args.image_size)
     fwd, e2e, dim = [], [], 0
     for _ in range(args.rounds):
-        fwd.append(forward_ips(backbone, args.batch_size, args.image_size, batches=4))
+        fwd.append(forward_ips(backbone, args.batch_size, args.image_size, batches=8))
         ips, dim = end_to_end_ips(backbone, args)
         e2e.append(ips)
     result = {
