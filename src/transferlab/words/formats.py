@@ -41,12 +41,30 @@ def load_builtin(cls):
 def _builtin_vocabulary(parquet: Path) -> list[str]:
     """The vocabulary, in the file's (frequency) order.
 
-    Read with pyarrow once, then from a plain-text cache beside the user's other caches: importing
-    pyarrow alone costs ~65 MB of resident memory, a third of the whole space.
+    Read from a plain-text cache beside the user's other caches; the cache is made once from the
+    parquet file by a short-lived subprocess: importing pyarrow alone costs ~65 MB of resident
+    memory, a third of the whole space, and a process's peak memory never comes back down.
     """
     st = parquet.stat()
     stamp = f"#transferlab-vocab 1 {st.st_size} {st.st_mtime_ns}"
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "transferlab" / "glove-6b-50d.vocab"
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "transferlab"
+    cache = folder / f"glove-6b-50d-{st.st_size}-{st.st_mtime_ns}.vocab"  # one per installed copy
+    words = _read_vocab_cache(cache, stamp)
+    if words is None:
+        import subprocess
+        import sys
+
+        code = "import sys; from transferlab.words.formats import write_vocab_cache as w; w(*sys.argv[1:])"
+        try:
+            subprocess.run([sys.executable, "-c", code, str(parquet), str(cache), stamp], check=True,
+                           capture_output=True, timeout=300)
+        except (OSError, subprocess.SubprocessError):
+            pass
+        words = _read_vocab_cache(cache, stamp)
+    return words if words is not None else _parquet_words(parquet)  # read-only home: read it here
+
+
+def _read_vocab_cache(cache: Path, stamp: str) -> list[str] | None:
     try:
         text = cache.read_text(encoding="utf-8")
         head, _, body = text.partition("\n")
@@ -56,20 +74,26 @@ def _builtin_vocabulary(parquet: Path) -> list[str]:
                 return words
     except (OSError, ValueError, UnicodeDecodeError):
         pass
+    return None
+
+
+def _parquet_words(parquet: Path) -> list[str]:
     import pyarrow.parquet as pq
 
     words: list[str] = []
     pf = pq.ParquetFile(parquet)
     for batch in pf.iter_batches(batch_size=65536):  # batches: no full Arrow table held at once
         words.extend(batch.column(0).to_pylist())
-    if not any("\n" in w or "\r" in w for w in words):
-        try:
-            from transferlab.io import write_text
-
-            write_text(cache, f"{stamp} {len(words)}\n" + "".join(w + "\n" for w in words))
-        except Exception:  # a read-only home: just read the parquet every time
-            pass
     return words
+
+
+def write_vocab_cache(parquet: str, cache: str, stamp: str) -> None:
+    """Write the parquet vocabulary as a stamped text file (one word a line), atomically."""
+    from transferlab.io import write_text
+
+    words = _parquet_words(Path(parquet))
+    if not any("\n" in w or "\r" in w for w in words):
+        write_text(cache, f"{stamp} {len(words)}\n" + "".join(w + "\n" for w in words))
 
 
 def _map_npy(path: Path):
