@@ -99,6 +99,10 @@ def test_embed_then_probe_with_layer_comparison(small_folder, tmp_path, capsys):
     assert (run / "compare.png").stat().st_size > 1000
     code, out, _ = run_cli(["probe", run, "--layers", "bn2", "--post", "l2", "--json"], capsys)
     assert code == 0 and json.loads(out)["dim"] == 1280
+    code, out, _ = run_cli(["probe", run, "--layers", "bn2,bn1", "--out", tmp_path / "sub", "--json"], capsys)
+    assert code == 0 and json.loads(out)["dim"] == 1280 + 32 and json.loads(out)["layers"] == ["bn2", "bn1"]
+    code, _, err = run_cli(["probe", run, "--layers", "bn7"], capsys)
+    assert code == 2 and "not in this feature set" in err
 
 
 def test_probe_of_an_incomplete_run_is_a_clear_error(tmp_path, capsys):

@@ -77,28 +77,17 @@ def run_probe_cmd(args) -> int:
 
 
 def _select(fs, names):
+    """The feature set restricted to the named layers, in the order given."""
     from transferlab.embed.store import FeatureSet
 
-    cols = fs.columns(names)
+    cols = fs.columns(names)  # raises a clear error for unknown names
+    by_name = {lyr["name"]: lyr for lyr in fs.layers}
     layers, start = [], 0
-    for lyr in fs.layers:
-        if lyr["name"] in names:
-            width = lyr["end"] - lyr["start"]
-            layers.append(dict(lyr, start=start, end=start + width))
-            start += width
-    order = {n: i for i, n in enumerate(names)}
-    layers.sort(key=lambda lyr: order[lyr["name"]])
-    return FeatureSet(cols, fs.labels, fs.paths, fs.classes, _restart(layers), fs.skipped, fs.meta)
-
-
-def _restart(layers):
-    start = 0
-    out = []
-    for lyr in layers:
-        width = lyr["end"] - lyr["start"]
-        out.append(dict(lyr, start=start, end=start + width))
+    for name in names:
+        width = by_name[name]["end"] - by_name[name]["start"]
+        layers.append(dict(by_name[name], start=start, end=start + width))
         start += width
-    return out
+    return FeatureSet(cols, fs.labels, fs.paths, fs.classes, layers, fs.skipped, fs.meta)
 
 
 def default_run_dir(kind: str, data: str | None, model: str, layers: str) -> Path:
