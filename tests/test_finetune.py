@@ -171,7 +171,8 @@ def test_cached_prefix_gives_the_full_models_logits(tiny, model, freeze):
 def test_cache_and_no_cache_train_the_same(tiny, tmp_path):
     kw = dict(freeze="all", augment="none", epochs=2, lr=0.05)
     a = finetune(_cfg(tiny, tmp_path / "cached", **kw), verbose=False)
-    b = finetune(_cfg(tiny, tmp_path / "plain", cache_frozen=False, **kw), verbose=False)
+    # the exact uncached pipeline (the decoded-image cache resamples once more: see the image-cache tests)
+    b = finetune(_cfg(tiny, tmp_path / "plain", cache_frozen=False, cache_images=False, **kw), verbose=False)
     assert a["frozen_prefix_cache"].startswith("on") and b["frozen_prefix_cache"].startswith("off")
     ra, rb = _rows(tmp_path / "cached" / "metrics.csv"), _rows(tmp_path / "plain" / "metrics.csv")
     for x, y in zip(ra, rb):
@@ -183,6 +184,78 @@ def test_cache_and_no_cache_train_the_same(tiny, tmp_path):
 def test_cache_is_off_with_augmentation(tiny, tmp_path):
     r = finetune(_cfg(tiny, tmp_path / "r", freeze="all", augment="light"), verbose=False)
     assert r["frozen_prefix_cache"].startswith("off") and "augment" in r["frozen_prefix_cache"]
+
+
+# ------------------------------------------------------------------------------------------------
+# decoded-image cache
+def _image_cache_dataset(data: Path, augment: str, size: int = 64, cache: bool = True, workers: int = 0):
+    from transferlab.data.datasets import load_dataset
+    from transferlab.data.images import open_image
+    from transferlab.finetune.imagecache import ImageCache, plan
+
+    split = load_dataset(str(data)).train
+    pre = create_backbone("efficientnet_lite0", pretrained=False).preprocessing.with_size(size)
+    draft = pre.resize_size if augment == "none" else int(math.ceil(size / math.sqrt(0.5)))
+    ds = train_mod.SeededDataset(split, pre.transform(augment, normalize=False), loader=open_image, draft=draft, seed=3)
+    ic = None
+    if cache:
+        short = max(draft, pre.resize_size)
+        ic = ImageCache(list(split.paths), plan(list(split.paths), short, 1e12).sizes, short, pre.interpolation,
+                        shared=workers > 0)
+        ds.loader = ic
+    return ds, ic
+
+
+def test_image_cache_gives_nearly_the_uncached_tensors(tiny):
+    from transferlab.data.images import open_image
+
+    plain, _ = _image_cache_dataset(tiny, "none", cache=False)
+    cached, ic = _image_cache_dataset(tiny, "none")
+    n = len(plain)
+    first = [cached[(i, 1)][0] for i in range(n)]  # decodes and stores
+    assert ic.filled() == n
+    to_cache, to_full = [], []
+    for i in range(n):
+        again = cached[(i, 2)][0]  # from RAM
+        assert torch.equal(again, first[i])  # augment none: the stored image gives the same tensor every epoch
+        ref = plain[(i, 1)][0]
+        assert again.shape == ref.shape and again.dtype == torch.uint8
+        diff = float((again.float() - ref.float()).abs().mean())
+        assert diff < 10, (i, diff)  # out of 255: a resampling difference, not another image or crop
+        # the yardstick: the same transform on the image decoded at full resolution (no DCT scaling)
+        full = plain.transform(open_image(plain.split.paths[i])).float()
+        to_cache.append(diff)
+        to_full.append((float((again.float() - full).abs().mean()), float((ref.float() - full).abs().mean())))
+    assert sum(to_cache) / n < 6
+    # the cached tensors are no farther from the full-resolution ones than the uncached pipeline's own
+    assert sum(c for c, _ in to_full) <= 1.25 * sum(u for _, u in to_full), to_full
+
+
+def test_image_cache_keeps_augmentation_reproducible_and_is_shared_with_workers(tiny):
+    a, ic = _image_cache_dataset(tiny, "light", workers=2)
+    loader = torch.utils.data.DataLoader(a, batch_size=4, sampler=[(i, 1) for i in range(len(a))], num_workers=2,
+                                         collate_fn=train_mod.collate_skipping)
+    from_workers = torch.cat([x for x, *_ in loader])
+    assert ic.filled() == len(a)  # filled by the worker processes, visible here
+    in_process = torch.stack([a[(i, 1)][0] for i in range(len(a))])  # now read from the shared cache
+    assert torch.equal(from_workers, in_process)  # same (seed, epoch, image) -> same crop, filled or not
+    assert not torch.equal(in_process, torch.stack([a[(i, 2)][0] for i in range(len(a))]))  # epochs differ
+
+
+def test_bad_training_image_is_reported_with_the_image_cache(tmp_path):
+    data = _copy_subset(tmp_path / "data", 5, 3)
+    good = sorted((data / "train" / "bees").iterdir())[0].read_bytes()
+    (data / "train" / "bees" / "truncated.jpg").write_bytes(good[: len(good) // 3])
+    (data / "train" / "ants" / "empty.jpg").write_bytes(b"")
+    r = finetune(_cfg(data, tmp_path / "run", freeze="all", augment="light", epochs=2), verbose=False)
+    assert r["image_cache"].startswith("on")
+    bad = {Path(s["path"]).name: s["reason"] for s in r["skipped_train"]}
+    assert set(bad) == {"truncated.jpg", "empty.jpg"} and "empty" in bad["empty.jpg"]
+    rows = _rows(tmp_path / "run" / "metrics.csv")
+    assert [int(x["skipped"]) for x in rows] == [2, 2]
+    off = finetune(_cfg(data, tmp_path / "off", freeze="all", augment="light", epochs=2, cache_images=False),
+                   verbose=False)
+    assert off["image_cache"] == "off: --no-cache-images" and off["skipped_train"] == r["skipped_train"]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -63,6 +63,12 @@ def register(subparsers) -> None:
                    help="do not cache the frozen prefix's outputs (used with frozen blocks and --augment none)")
     g.add_argument("--cache-max-gb", type=float, default=d.cache_max_gb,
                    help="largest frozen-prefix cache kept in memory (default %(default)s)")
+    g.add_argument("--no-cache-images", dest="cache_images", action="store_false",
+                   help="decode every training image every epoch instead of once (the cache keeps them in RAM, "
+                        "downscaled to the shorter side the augmentation needs)")
+    g.add_argument("--cache-images-gb", type=float, default=d.cache_images_gb,
+                   help="largest decoded-image cache kept in memory; off when it would need more "
+                        "(default %(default)s)")
     g = p.add_argument_group("run")
     g.add_argument("--out", help="run folder (default: runs/finetune-DATA-MODEL-TIME)")
     g.add_argument("--config", help="read the settings from a config.yaml (options given here override them)")
@@ -165,7 +171,7 @@ def run_finetune(args) -> int:
     if args.json:
         keys = ("accuracy", "mean_class_accuracy", "macro_f1", "best_epoch", "best_val_accuracy", "epochs_run",
                 "stopped_early", "seconds", "n_train", "n_test", "n_classes", "model", "dataset", "transfer", "freeze",
-                "blocks", "frozen_prefix_cache", "warnings", "skipped", "skipped_train", "run", "files")
+                "blocks", "frozen_prefix_cache", "image_cache", "warnings", "skipped", "skipped_train", "run", "files")
         print(json.dumps({k: result[k] for k in keys if k in result}))
     else:
         from transferlab.report import summary_lines

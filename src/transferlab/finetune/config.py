@@ -21,7 +21,7 @@ SCHEDULES = ("cosine", "step", "constant")
 AUGMENTS = ("none", "light", "strong")
 
 # Fields that change where/how fast a run executes, never its result: free to differ on --resume.
-RUNTIME_FIELDS = ("out", "workers", "device", "cache_max_gb")
+RUNTIME_FIELDS = ("out", "workers", "device", "cache_max_gb", "cache_images_gb")
 
 
 @dataclass
@@ -63,11 +63,13 @@ class FinetuneConfig:
     patience: int | None = None
     amp: bool = True  # mixed precision, only ever used on a GPU
     cache_frozen: bool = True
+    cache_images: bool = True  # decoded-image cache for training (augmentation from RAM after epoch 1)
     # runtime only
     out: str | None = None
     workers: int | None = None
     device: str | None = None
     cache_max_gb: float = 4.0
+    cache_images_gb: float = 4.0
 
     def validate(self) -> "FinetuneConfig":
         if not self.data and not self.train_list:
@@ -93,6 +95,8 @@ class FinetuneConfig:
             raise BadInputError(f"--warmup {self.warmup} must be >= 0 and less than --epochs {self.epochs}")
         if self.patience is not None and self.patience < 1:
             raise BadInputError(f"--patience must be at least 1, got {self.patience}")
+        if self.cache_images_gb < 0 or self.cache_max_gb < 0:
+            raise BadInputError("--cache-images-gb and --cache-max-gb must be >= 0")
         if self.backbone_lr_mult < 0 or self.weight_decay < 0:
             raise BadInputError("--backbone-lr-mult and --weight-decay must be >= 0")
         if self.step_size is not None and self.step_size < 1:
@@ -181,7 +185,8 @@ def parse_head(spec: str) -> list[int]:
 _INTS = {"test_fraction": float, "seed": int, "per_class": int, "max_pixels": int, "val_fraction": float,
          "image_size": int, "dropout": float, "lr": float, "momentum": float, "backbone_lr_mult": float,
          "weight_decay": float, "warmup": float, "step_size": int, "gamma": float, "label_smoothing": float,
-         "epochs": int, "batch_size": int, "accumulate": int, "patience": int, "workers": int, "cache_max_gb": float}
+         "epochs": int, "batch_size": int, "accumulate": int, "patience": int, "workers": int, "cache_max_gb": float,
+         "cache_images_gb": float}
 
 
 def _coerce(key: str, value):

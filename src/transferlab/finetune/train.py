@@ -436,6 +436,8 @@ def _finetune(cfg, d: Dist, resume, overwrite, callback, verbose, start_time) ->
         return eval_loaders[key]
 
     caches: dict[str, FeatureCache] = {}
+    image_cache, image_cache_note = None, ("off: --no-cache-images" if not cfg.cache_images else
+                                           "off: not needed (the frozen-prefix cache is used)")
     if split_model is not None:
         for name, split in (("train", train_split), ("val", val_split)):
             caches[name] = build_cache(split_model, _loader(dataset(split, eval_tf, draft_eval),
@@ -452,8 +454,13 @@ def _finetune(cfg, d: Dist, resume, overwrite, callback, verbose, start_time) ->
         train_sampler = EpochSampler(len(train_split), cfg.seed, True, d.rank, d.world)
         # strong augmentation ends with RandomErasing on the normalised tensor: those workers ship floats
         train_tf = pre.transform(cfg.augment, normalize=cfg.augment != "strong")
-        train_batches = _loader(dataset(train_split, train_tf, draft_train), train_sampler, cfg.batch_size, workers,
-                                device)
+        train_set = dataset(train_split, train_tf, draft_train)
+        image_cache, image_cache_note = _image_cache(cfg, train_split, loader_fn, max(draft_train, pre.resize_size),
+                                                     pre.interpolation, workers > 0, warnings)
+        if image_cache is not None:
+            train_set.loader = image_cache
+        train_batches = _loader(train_set, train_sampler, cfg.batch_size, workers, device)
+    log(f"decoded-image cache {image_cache_note}")
     steps_per_epoch = math.ceil(math.ceil(len(train_sampler) / cfg.batch_size) / cfg.accumulate)
 
     optimizer = make_optimizer(cfg, prepared)
@@ -612,7 +619,8 @@ def _finetune(cfg, d: Dist, resume, overwrite, callback, verbose, start_time) ->
             "validation": val_name, "n_validation": len(val_split), "best_epoch": state.best_epoch,
             "best_val_accuracy": state.best_acc, "epochs_run": state.epoch, "stopped_early": stopped_early,
             "seconds": seconds, "blocks": len(prepared.blocks), "transfer": prepared.transfer,
-            "freeze": prepared.freeze, "frozen_prefix_cache": cache_note, "image_size": size,
+            "freeze": prepared.freeze, "frozen_prefix_cache": cache_note, "image_cache": image_cache_note,
+            "image_size": size,
             "world_size": d.world, "device": str(device), "warnings": warnings,
             "skipped_train": [{"path": train_split.paths[i], "reason": r} for i, r in sorted(skipped_train.items())],
             "run": str(out),
@@ -656,6 +664,35 @@ class _ShardSampler(torch.utils.data.Sampler):
 
     def __len__(self) -> int:
         return len(self.idx)
+
+
+def _image_cache(cfg: FinetuneConfig, split: Split, loader_fn, short_side: int, interpolation: str, shared: bool,
+                 warnings: list[str]):
+    """(ImageCache or None, note for the results): the decoded-image cache of the training split."""
+    from transferlab.data.images import open_image
+    from transferlab.finetune.imagecache import ImageCache, plan
+
+    if not cfg.cache_images:
+        return None, "off: --no-cache-images"
+    if loader_fn is not open_image:
+        return None, "off: the images are already decoded in memory"
+    budget = cfg.cache_images_gb * 2 ** 30
+    p = plan(list(split.paths), short_side, budget, cfg.seed)
+    need = f"{'about ' if p.estimated else ''}{p.nbytes / 2 ** 30:.2f} GiB"
+    if p.nbytes > budget:
+        note = f"off: it would need {need} (> --cache-images-gb {cfg.cache_images_gb:g})"
+        warnings.append(f"decoded-image cache not used: {note[5:]}")
+        return None, note
+    if shared and hasattr(os, "statvfs") and os.path.isdir("/dev/shm"):
+        st = os.statvfs("/dev/shm")
+        free = st.f_bavail * st.f_frsize
+        if p.nbytes > 0.5 * free:
+            note = f"off: it would need {need} of shared memory, /dev/shm has {free / 2 ** 30:.2f} GiB free"
+            warnings.append(f"decoded-image cache not used: {note[5:]}")
+            return None, note
+    cache = ImageCache(list(split.paths), p.sizes, short_side, interpolation, shared)
+    return cache, (f"on: {len(split)} training images decoded once, kept at shorter side <= {short_side} px "
+                   f"({cache.nbytes / 2 ** 20:.0f} MiB)")
 
 
 def _cache_batches(cache: FeatureCache, sampler: EpochSampler, batch_size: int):
