@@ -64,7 +64,7 @@ def extract_split(backbone: Backbone, taps: list[Tap], split: Split, splits: Dat
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate_skipping,
         pin_memory=device.type == "cuda", prefetch_factor=4 if workers else None,
-        persistent_workers=False)
+        persistent_workers=False, worker_init_fn=_lower_priority if device.type == "cpu" else None)
     recorder = TapRecorder(model, taps)
     n = len(split)
     feats = np.empty((n, recorder.dim), dtype=np.float32)
@@ -90,6 +90,17 @@ def extract_split(backbone: Backbone, taps: list[Tap], split: Split, splits: Dat
     return FeatureSet(feats[keep] if len(keep) < n else feats, split.labels[keep], [split.paths[i] for i in keep],
                       list(splits.classes), [dict(t.to_dict(), start=s, end=e)
                                              for t, (_, s, e) in zip(taps, recorder.boundaries())], skipped)
+
+
+def _lower_priority(_worker_id: int) -> None:
+    """On a CPU-only machine decoding workers yield to the forward pass: they fill its idle cycles
+    (thread barriers, Python between layers) instead of stealing its cores."""
+    import os
+
+    try:
+        os.nice(10)
+    except OSError:
+        pass
 
 
 class _null:
