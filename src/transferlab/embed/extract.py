@@ -6,6 +6,7 @@ vectors, so memory is O(batch).  ``embed`` adds the cache and the run folder aro
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from dataclasses import dataclass, field
@@ -70,7 +71,7 @@ def extract_split(backbone: Backbone, taps: list[Tap], split: Split, splits: Dat
     feats = np.empty((n, recorder.dim), dtype=np.float32)
     ok = np.zeros(n, dtype=bool)
     skipped: list[dict] = []
-    autocast = torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else _null()
+    autocast = torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else contextlib.nullcontext()
     bar = tqdm(total=n, desc=desc, unit="img", disable=not progress, file=sys.stderr, leave=False)
     with recorder, torch.inference_mode(), autocast:
         for images, _labels, index, bad in loader:
@@ -101,14 +102,6 @@ def _lower_priority(_worker_id: int) -> None:
         os.nice(10)
     except OSError:
         pass
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 @dataclass
