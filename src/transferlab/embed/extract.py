@@ -55,29 +55,40 @@ def extract_split(backbone: Backbone, taps: list[Tap], split: Split, splits: Dat
                   strict: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = True,
                   desc: str = "extract") -> FeatureSet:
     """Pooled features of every tap for every readable image of ``split``; bad images are reported."""
+    (fs,) = extract_splits(backbone, taps, [split], splits, preprocessing, batch_size=batch_size, workers=workers,
+                           device=device, strict=strict, max_pixels=max_pixels, progress=progress, desc=desc)
+    return fs
+
+
+def extract_splits(backbone: Backbone, taps: list[Tap], parts: list[Split], splits: DataSplits,
+                   preprocessing: Preprocessing, *, batch_size: int = 32, workers: int | None = None,
+                   device: torch.device | None = None, strict: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
+                   progress: bool = True, desc: str = "extract") -> list[FeatureSet]:
+    """Several splits in ONE streaming pass (one DataLoader: no second worker start-up or pipeline fill)."""
     from transferlab.options import default_workers
 
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     workers = default_workers(workers)
     model = prepare_model(backbone, device)
-    dataset = ImageDataset(split, preprocessing.transform("none", normalize=False), splits.loader(), max_pixels=max_pixels,
-                           draft=preprocessing.resize_size, strict=strict)
+    combined = Split([p for part in parts for p in part.paths], np.concatenate([part.labels for part in parts]))
+    dataset = ImageDataset(combined, preprocessing.transform("none", normalize=False), splits.loader(),
+                           max_pixels=max_pixels, draft=preprocessing.resize_size, strict=strict)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate_skipping,
         pin_memory=device.type == "cuda", prefetch_factor=4 if workers else None,
         persistent_workers=False, worker_init_fn=_lower_priority if device.type == "cpu" else None)
     recorder = TapRecorder(model, taps)
-    n = len(split)
+    n = len(combined)
     feats = np.empty((n, recorder.dim), dtype=np.float32)
     ok = np.zeros(n, dtype=bool)
-    skipped: list[dict] = []
+    reasons: dict[int, str] = {}
     autocast = torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else contextlib.nullcontext()
     bar = tqdm(total=n, desc=desc, unit="img", disable=not progress, file=sys.stderr, leave=False)
     with recorder, torch.inference_mode(), autocast:
         for images, _labels, index, bad in loader:
             for i, reason in bad:
-                skipped.append({"path": split.paths[i], "reason": reason})
-                print(f"warning: skipped {split.paths[i]}: {reason}", file=sys.stderr)
+                reasons[i] = reason
+                print(f"warning: skipped {combined.paths[i]}: {reason}", file=sys.stderr)
             if images is not None:
                 model(preprocessing.normalize_batch(images.to(device, non_blocking=True)))
                 idx = index.numpy()
@@ -85,12 +96,18 @@ def extract_split(backbone: Backbone, taps: list[Tap], split: Split, splits: Dat
                 ok[idx] = True
             bar.update(len(index) + len(bad))
     bar.close()
-    keep = np.flatnonzero(ok)
-    if len(keep) == 0:
-        raise DataError(f"{desc}: none of the {n} images could be read")
-    return FeatureSet(feats[keep] if len(keep) < n else feats, split.labels[keep], [split.paths[i] for i in keep],
-                      list(splits.classes), [dict(t.to_dict(), start=s, end=e)
-                                             for t, (_, s, e) in zip(taps, recorder.boundaries())], skipped)
+    layers = [dict(t.to_dict(), start=s, end=e) for t, (_, s, e) in zip(taps, recorder.boundaries())]
+    out, offset = [], 0
+    for part in parts:
+        span = np.arange(offset, offset + len(part))
+        keep = span[ok[span]]
+        if len(keep) == 0:
+            raise DataError(f"{desc}: none of the {len(part)} images could be read")
+        skipped = [{"path": combined.paths[i], "reason": reasons[i]} for i in span if i in reasons]
+        out.append(FeatureSet(feats[keep], combined.labels[keep], [combined.paths[i] for i in keep],
+                              list(splits.classes), layers, skipped))
+        offset += len(part)
+    return out
 
 
 def _lower_priority(_worker_id: int) -> None:
@@ -134,36 +151,39 @@ def embed(config: EmbedConfig, out_dir: str | Path | None = None, splits: DataSp
     taps = resolve_layers(backbone, config.layers, size=preprocessing.input_size)
     device = pick_device(config.device)
     remove_stale_temporaries(cache_dir())
-    result, cached = {}, {}
+    result, cached, keys = {}, {}, {}
     for split_name in ("train", "test"):
-        key = cache_key(model=backbone.name, weights=backbone.weights_id, taps=[t.to_dict() for t in taps],
-                        preprocessing=preprocessing.to_dict(), data=splits.fingerprint(split_name),
-                        classes=splits.classes, max_pixels=config.max_pixels)
-        path = cache_path(key)
-        fs = None
+        keys[split_name] = cache_key(
+            model=backbone.name, weights=backbone.weights_id, taps=[t.to_dict() for t in taps],
+            preprocessing=preprocessing.to_dict(), data=splits.fingerprint(split_name), classes=splits.classes,
+            max_pixels=config.max_pixels)
+        path = cache_path(keys[split_name])
         if config.use_cache and path.is_file():
             try:
-                fs = FeatureSet.load(path)
+                result[split_name] = FeatureSet.load(path)
             except DataError:
-                fs = None  # unreadable cache entry: extract again, it will be replaced
-        cached[split_name] = fs is not None
-        if fs is None:
-            fs = extract_split(backbone, taps, getattr(splits, split_name), splits, preprocessing,
-                               batch_size=config.batch_size, workers=config.workers, device=device,
-                               strict=config.strict, max_pixels=config.max_pixels, progress=config.progress,
-                               desc=f"{split_name} features")
+                pass  # unreadable cache entry: extract again, it will be replaced
+        cached[split_name] = split_name in result
+    missing = [name for name in ("train", "test") if name not in result]
+    if missing:
+        extracted = extract_splits(backbone, taps, [getattr(splits, name) for name in missing], splits, preprocessing,
+                                   batch_size=config.batch_size, workers=config.workers, device=device,
+                                   strict=config.strict, max_pixels=config.max_pixels, progress=config.progress,
+                                   desc=" + ".join(missing) + " features")
+        for name, fs in zip(missing, extracted):
             fs.meta = {"model": backbone.name, "weights": backbone.weights_id, "preprocessing": preprocessing.to_dict(),
-                       "split": split_name, "dataset": splits.name, "cache_key": key,
-                       "layers_spec": config.layers}
+                       "split": name, "dataset": splits.name, "cache_key": keys[name], "layers_spec": config.layers}
             if config.use_cache:
-                fs.save(path)
+                fs.save(cache_path(keys[name]))
+            result[name] = fs
+    for split_name in ("train", "test"):
+        fs = result[split_name]
         if config.strict and fs.skipped:
             s = fs.skipped[0]
             raise DataError(f"bad image (--strict): {s['path']}: {s['reason']}")
-        result[split_name] = fs
         if out_dir is not None:
             target = Path(out_dir) / f"features-{split_name}.npz"
-            link_or_copy(path, target) if config.use_cache else fs.save(target)
+            link_or_copy(cache_path(keys[split_name]), target) if config.use_cache else fs.save(target)
     seconds = time.perf_counter() - start
     res = EmbedResult(result["train"], result["test"], splits, Path(out_dir) if out_dir else None, cached, seconds)
     if out_dir is not None:
