@@ -166,3 +166,11 @@ def test_a_killed_embed_leaves_nothing_a_later_run_would_trust(small_folder, tmp
         os.environ["TRANSFERLAB_CACHE"] = old
     assert len(result.train) == 24 and len(result.test) == 12
     assert json.loads((out / "embed.json").read_text())["n_train"] == 24
+
+
+def test_strict_error_is_one_clear_line_with_worker_processes(dirty_folder, tmp_path, capsys):
+    args = [a if a != "0" else "2" for a in FAST]  # --workers 2: the bad file is met inside a worker
+    code, _, err = run_cli(["fne", "--data", dirty_folder, *args, "--layers", "last", "--strict", "--no-cache",
+                            "--out", tmp_path / "r"], capsys)
+    assert code == 2 and "bad image (--strict)" in err
+    assert "Traceback" not in err and "worker process" not in err

@@ -310,7 +310,7 @@ class ImageDataset(torch.utils.data.Dataset):
     """A split as a torch Dataset of ``(tensor, label, index, "")``; bad files give ``(None, label, index, reason)``.
 
     Use with ``collate_skipping`` so a bad file is dropped from its batch and reported, never zero-filled.
-    With ``strict=True`` a bad file raises ``DataError`` instead.
+    With ``strict=True`` iterate through ``SkippingLoader``, which turns the first bad file into ``DataError``.
     """
 
     def __init__(self, split: Split, transform, loader: Callable = open_image, max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -326,9 +326,7 @@ class ImageDataset(torch.utils.data.Dataset):
         try:
             image = self.loader(path, max_pixels=self.max_pixels, draft=self.draft)
         except BadImage as exc:
-            if self.strict:
-                raise DataError(f"bad image (--strict): {exc.path}: {exc.reason}") from None
-            return None, label, i, exc.reason
+            return None, label, i, exc.reason  # strict mode raises in the main process (SkippingLoader)
         return self.transform(image), label, i, ""
 
 
@@ -340,3 +338,25 @@ def collate_skipping(batch):
     labels = torch.tensor([b[1] for b in good], dtype=torch.long)
     index = torch.tensor([b[2] for b in good], dtype=torch.long)
     return images, labels, index, bad
+
+
+class SkippingLoader:
+    """A DataLoader of ``collate_skipping`` batches; with ``dataset.strict`` the first bad file raises
+    ``DataError`` here, in the main process (raised in a worker it would arrive wrapped in a traceback)."""
+
+    def __init__(self, loader: torch.utils.data.DataLoader):
+        self.loader = loader
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __getattr__(self, name):
+        return getattr(self.loader, name)
+
+    def __iter__(self):
+        dataset = self.loader.dataset
+        for batch in self.loader:
+            if dataset.strict and batch[3]:
+                i, reason = batch[3][0]
+                raise DataError(f"bad image (--strict): {dataset.split.paths[i]}: {reason}")
+            yield batch

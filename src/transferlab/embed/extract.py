@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from transferlab import io as tio
-from transferlab.data.datasets import DataSplits, ImageDataset, Split, collate_skipping
+from transferlab.data.datasets import DataSplits, ImageDataset, SkippingLoader, Split, collate_skipping
 from transferlab.data.images import DEFAULT_MAX_PIXELS
 from transferlab.embed.store import FeatureSet, cache_dir, cache_key, cache_path, link_or_copy, remove_stale_temporaries
 from transferlab.errors import DataError
@@ -73,10 +73,10 @@ def extract_splits(backbone: Backbone, taps: list[Tap], parts: list[Split], spli
     combined = Split([p for part in parts for p in part.paths], np.concatenate([part.labels for part in parts]))
     dataset = ImageDataset(combined, preprocessing.transform("none", normalize=False), splits.loader(),
                            max_pixels=max_pixels, draft=preprocessing.resize_size, strict=strict)
-    loader = torch.utils.data.DataLoader(
+    loader = SkippingLoader(torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate_skipping,
         pin_memory=device.type == "cuda", prefetch_factor=4 if workers else None,
-        persistent_workers=False, worker_init_fn=_lower_priority if device.type == "cpu" else None)
+        persistent_workers=False, worker_init_fn=_lower_priority if device.type == "cpu" else None))
     recorder = TapRecorder(model, taps)
     n = len(combined)
     feats = np.empty((n, recorder.dim), dtype=np.float32)

@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from transferlab import io as tio
-from transferlab.data.datasets import DataSplits, ImageDataset, Split, collate_skipping, load_dataset
+from transferlab.data.datasets import (DataSplits, ImageDataset, SkippingLoader, Split, collate_skipping,
+                                       load_dataset)
 from transferlab.errors import BadInputError, DataError, TransferlabError
 from transferlab.finetune.cache import FeatureCache, build_cache, prefix_shape
 from transferlab.finetune.config import FinetuneConfig, config_diff, default_out
@@ -151,9 +152,9 @@ def _loader(dataset, sampler, batch_size: int, workers: int, device: torch.devic
         kw = {"num_workers": workers, "persistent_workers": True, "prefetch_factor": 4}
     # an explicit generator: creating an iterator must not draw from the global RNG (dropout uses it), else
     # results would depend on --workers (persistent iterators draw once, fresh ones every epoch)
-    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_skipping,
-                                       pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0),
-                                       **kw)
+    return SkippingLoader(torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_skipping,
+        pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0), **kw))
 
 
 def split_validation(data: DataSplits, fraction: float, seed: int) -> tuple[Split, Split]:
