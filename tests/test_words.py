@@ -117,6 +117,33 @@ def test_search_exact_ties_across_blocks():
         np.testing.assert_array_equal(sc, np.take_along_axis(S, ref[:, :k], 1).astype(np.float32))
 
 
+def test_search_threaded_chunks_and_array_exclusions(monkeypatch):
+    """Many chunks of queries over small tiles (so worker threads and many tiles are used), with
+    exclusions given as lists or as a 2-D array (padded with -1): same answers as brute force."""
+    from transferlab.words import vectors
+
+    monkeypatch.setattr(vectors, "_QUERY_CHUNK_BEST", 37)
+    monkeypatch.setattr(vectors, "_QUERY_CHUNK", 23)
+    monkeypatch.setattr(vectors, "_TILE", 2048)
+    monkeypatch.setattr(vectors, "_MIN_TILE_ROWS", 16)
+    monkeypatch.setattr(vectors, "_HEAD_ROWS", 64)
+    rng = np.random.default_rng(7)
+    X = np.zeros((5_000, 16), dtype=np.float32)   # unit rows, exact dot products: many exact ties
+    for i in range(len(X)):
+        X[i, rng.choice(16, 4, replace=False)] = 0.5
+    wv = WordVectors.from_arrays([f"w{i}" for i in range(len(X))], X)
+    Q = wv.normed[rng.choice(len(X), 200)]
+    ex = rng.integers(-1, 4_000, size=(len(Q), 3))
+    S = Q.astype(np.float64) @ wv.normed[:4_000].T.astype(np.float64)
+    for q, e in enumerate(ex):
+        S[q, e[e >= 0]] = -np.inf
+    ref = np.argsort(-S, axis=1, kind="stable")
+    for k in (1, 5):
+        for exclude in (ex, [list(e[e >= 0]) for e in ex]):
+            idx, _ = wv.search(Q, k, restrict=4_000, exclude=exclude)
+            np.testing.assert_array_equal(idx, ref[:, :k])
+
+
 def test_cosmul_matches_gensim(wv, kv):
     for a, b, c in [("man", "king", "woman"), ("paris", "france", "tokyo"), ("good", "better", "bad")]:
         ours = wv.analogy(a, b, c, topn=5, method="cosmul")

@@ -4,6 +4,9 @@
 frequency, which is what ``restrict`` relies on), the vectors as given, and a unit-normalised
 float32 copy computed once.  All queries are batched matrix products over blocks of that copy with
 a running per-query threshold, so many queries cost about as much as one pass over the matrix.
+The products are cut into tiles small enough to stay in a core's L2 cache while they are reduced,
+and chunks of queries run in one Python thread per BLAS thread (BLAS itself then single-threaded
+for the duration, via threadpoolctl), so the reductions run in parallel as well as the products.
 """
 from __future__ import annotations
 
@@ -22,11 +25,11 @@ from transferlab.errors import BadInputError, DataError
 BUILTIN = "glove-6b-50d"
 FORMATS = ("glove", "word2vec", "word2vec-bin", "fasttext", "gensim", "npz")
 
-_BLOCK_ROWS = 8192       # vocabulary rows per matrix-product block (top k)
-_QUERY_CHUNK = 256       # queries per batch (block scores: 256 x 8192 float32 = 8 MB)
-_HEAD_ROWS = 16384       # most frequent rows where the top k is selected exactly (256 x 16384 = 16 MB)
-_BLOCK_ROWS_BEST = 4096  # k = 1 (analogies): rows per block ...
-_QUERY_CHUNK_BEST = 1024  # ... and queries per batch (1024 x 4096 float32 = 16 MB)
+_TILE = 1 << 17          # scores per tile (queries x rows float32: 512 KiB, stays in a core's L2)
+_MIN_TILE_ROWS = 256     # ... but at least this many rows (few queries: fewer, larger products)
+_QUERY_CHUNK = 128       # top k: queries per task (head scores: 128 x 16384 float32 = 8 MB)
+_HEAD_ROWS = 16384       # most frequent rows where the top k is selected exactly
+_QUERY_CHUNK_BEST = 512  # k = 1 (analogies): queries per task
 
 
 @dataclass
@@ -265,54 +268,79 @@ class WordVectors:
         sc_out = np.full((nq, k), -np.inf, dtype=np.float32)
         if nq == 0 or k <= 0:
             return idx_out, sc_out
-        # exclusions as a (queries, E) matrix of rows, padded with -1
-        width = max((len(e) for e in exclude), default=0) if exclude is not None else 0
-        exm = np.full((nq, max(width, 1)), -1, dtype=np.int64)
-        for q, e in enumerate(exclude or ()):
-            exm[q, :len(e)] = e
-        chunk = _QUERY_CHUNK_BEST if k == 1 else _QUERY_CHUNK
-        for s in range(0, nq, chunk):
-            e = min(nq, s + chunk)
-            if k == 1:
-                idx_out[s:e], sc_out[s:e] = self._search_best(Q[s:e], n, exm[s:e])
-            else:
-                idx_out[s:e], sc_out[s:e] = self._search_chunk(Q[s:e], k, n, exm[s:e])
+        # exclusions as (query, row) pairs, sorted by query (a 2-D array: one row of rows per query)
+        if isinstance(exclude, np.ndarray) and exclude.ndim == 2:
+            ex_q = np.repeat(np.arange(min(nq, len(exclude))), exclude.shape[1])
+            ex_r = np.asarray(exclude[:nq], dtype=np.int64).ravel()
+        elif exclude is not None and len(exclude):
+            ex_q = np.repeat(np.arange(min(nq, len(exclude))), [len(e) for e in exclude[:nq]])
+            ex_r = np.fromiter((r for e in exclude[:nq] for r in e), dtype=np.int64, count=ex_q.size)
+        else:
+            ex_q = ex_r = np.zeros(0, dtype=np.int64)
+        keep = (ex_r >= 0) & (ex_r < n)
+        ex_q, ex_r = ex_q[keep], ex_r[keep]
+        chunk = min(nq, _QUERY_CHUNK_BEST if k == 1 else _QUERY_CHUNK)
+        bounds = list(range(0, nq, chunk)) + [nq]
+        cuts = np.searchsorted(ex_q, bounds)
+        workers = _workers(len(bounds) - 1)
+        # each worker's buffers, sized for the largest need of a full and of the last chunk and
+        # allocated here, in this thread: large blocks freed in worker threads would linger in
+        # their malloc arenas
+        sizes_q = {chunk, nq - bounds[-2]}
+        tile = max(q * max(_MIN_TILE_ROWS, _TILE // q) for q in sizes_q)
+        per_tile = max(q * -(-n // max(_MIN_TILE_ROWS, _TILE // q)) for q in sizes_q)
+        head = min(n, max(_HEAD_ROWS, 4 * k))
+        sizes = ({"tile": (tile, np.float32), "arg": (per_tile, np.intp), "val": (per_tile, np.float32)}
+                 if k == 1 else
+                 {"tile": (tile, np.float32), "mask": (tile, bool),
+                  "head": (chunk * head, np.float32), "part": (chunk * head, np.float32)})
+        scratch = [{key: np.empty(size, dtype) for key, (size, dtype) in sizes.items()}
+                   for _ in range(workers)]
+
+        def task(w):
+            for j in range(w, len(bounds) - 1, workers):
+                s, e = bounds[j], bounds[j + 1]
+                qs, rs = ex_q[cuts[j]:cuts[j + 1]] - s, ex_r[cuts[j]:cuts[j + 1]]
+                order = np.argsort(rs, kind="stable")    # by row: each tile takes a slice
+                qs, rs = qs[order], rs[order]
+                if k == 1:
+                    idx_out[s:e, 0], sc_out[s:e, 0] = self._search_best(Q[s:e], n, qs, rs, scratch[w])
+                else:
+                    idx_out[s:e], sc_out[s:e] = self._search_chunk(Q[s:e], k, n, qs, rs, scratch[w])
+
+        _run_parallel(task, workers)
         return idx_out, sc_out
 
-    def _scores(self, Q, start, stop, exm):
-        """(queries, rows) cosine block for rows [start, stop), excluded entries -inf."""
-        S = Q @ self._normed[start:stop].T
-        m = (exm >= start) & (exm < stop)
-        if m.any():
-            qi, j = np.nonzero(m)
-            S[qi, exm[qi, j] - start] = -np.inf
-        return S
+    def _tiles(self, nq, n, ex_r, start=0):
+        """Row tiles [start, stop) of about ``_TILE`` scores each (a core's L2), with the slice of the
+        row-sorted exclusions that falls in each."""
+        rows = max(_MIN_TILE_ROWS, _TILE // nq)
+        starts = list(range(start, n, rows))
+        cuts = np.searchsorted(ex_r, starts + [n]).tolist()
+        return [(a, min(n, a + rows), cuts[t], cuts[t + 1]) for t, a in enumerate(starts)]
 
-    def _scores_t(self, QT, start, stop, exm):
-        """(rows, queries) cosine block: OpenBLAS is about 2x faster in this orientation (K = dim is
-        small) than with the queries as the left operand."""
-        S = self._normed[start:stop] @ QT
-        m = (exm >= start) & (exm < stop)
-        if m.any():
-            qi, j = np.nonzero(m)
-            S[exm[qi, j] - start, qi] = -np.inf
-        return S
-
-    def _search_chunk(self, Q, k, n, exm):
+    def _search_chunk(self, Q, k, n, ex_q, ex_r, scratch):
         """Top k: exact selection in the first (most frequent) rows sets each query's threshold (its
-        k-th best score); later blocks only contribute entries at or above it (one compare and a
-        flat nonzero per block, no selection), merged now and then, which raises the thresholds."""
+        k-th best score); later tiles only contribute entries at or above it (one compare and a
+        flat nonzero per tile, no selection), merged now and then, which raises the thresholds."""
+        N = self._normed
         nq = Q.shape[0]
         head = min(n, max(_HEAD_ROWS, 4 * k))
-        S = self._scores(Q, 0, head, exm)
+        S = scratch["head"][:nq * head].reshape(nq, head)
+        np.matmul(Q, N[:head].T, out=S)
+        m = ex_r < head
+        S[ex_q[m], ex_r[m]] = -np.inf
         kk = min(k, head)
-        thr = (np.partition(S, head - kk, axis=1)[:, head - kk] if kk < head else S.min(axis=1))
-        thr = thr.astype(np.float32)
+        if kk < head:
+            P = scratch["part"][:nq * head].reshape(nq, head)
+            np.copyto(P, S)
+            P.partition(head - kk, axis=1)
+            thr = P[:, head - kk].copy()
+        else:
+            thr = S.min(axis=1)
         cq, cv, cs = _at_least(S, thr)                  # ties at the threshold included
-        del S
         cands = [(cq, cv, cs)]
         pending = cq.size
-        QT = np.ascontiguousarray(Q.T)
 
         def merge(cands):
             cq = np.concatenate([c[0] for c in cands])
@@ -329,16 +357,23 @@ class WordVectors:
             t[cq[full]] = cs[full]
             return cq[keep], cv[keep], cs[keep], rank[keep], t
 
-        for start in range(head, n, _BLOCK_ROWS):
-            stop = min(n, start + _BLOCK_ROWS)
-            S = self._scores_t(QT, start, stop, exm)    # (rows, queries)
-            ri, qi, vals = _at_least(S, thr, axis=1)
-            if qi.size:
-                cands.append((qi, ri + start, vals))
-                pending += qi.size
+        tiles = self._tiles(nq, n, ex_r, head)
+        buf, mask = scratch["tile"], scratch["mask"]
+        for start, stop, lo, hi in tiles:
+            w = stop - start
+            S = buf[:nq * w].reshape(nq, w)
+            np.matmul(Q, N[start:stop].T, out=S)        # (queries, rows): stays in L2 for the compare
+            if hi > lo:
+                S[ex_q[lo:hi], ex_r[lo:hi] - start] = -np.inf
+            M = mask[:nq * w].reshape(nq, w)
+            np.greater_equal(S, thr[:, None], out=M)
+            flat = np.flatnonzero(M)
+            if flat.size:
+                cands.append((flat // w, flat % w + start, S.ravel()[flat]))
+                pending += flat.size
                 if pending > 8 * k * nq:
                     cq, cv, cs, _, t = merge(cands)
-                    thr = np.maximum(thr, t)
+                    np.maximum(thr, t, out=thr)
                     cands, pending = [(cq, cv, cs)], cq.size
         cq, cv, cs, rank, _ = merge(cands)
         idx = np.full((nq, k), -1, dtype=np.int64)
@@ -347,30 +382,32 @@ class WordVectors:
         sc[cq, rank] = cs
         return idx, sc
 
-    def _search_best(self, Q, n, exm):
-        """k = 1 (the analogy benchmark's case): a running maximum per query, then the argmax only
-        in the block where each query's maximum was found (recomputed there, a few % extra)."""
+    def _search_best(self, Q, n, ex_q, ex_r, scratch):
+        """k = 1 (the analogy benchmark's case): per tile of rows, each query's argmax and its score
+        (the tile is still in L2); then, per query, the first tile holding its maximum.  Ties go to
+        the lower row: argmax takes the first maximum within a tile and across tiles."""
+        N = self._normed
         nq = Q.shape[0]
-        QT = np.ascontiguousarray(Q.T)
-        best = np.full(nq, -np.inf, dtype=np.float32)
-        where = np.full(nq, -1, dtype=np.int64)          # start row of the block holding the best
-        for start in range(0, n, _BLOCK_ROWS_BEST):
-            stop = min(n, start + _BLOCK_ROWS_BEST)
-            v = self._scores_t(QT, start, stop, exm).max(axis=0)   # vectorised row-wise maximum
-            improved = v > best                          # strict: an earlier block keeps a tie
-            best[improved] = v[improved]
-            where[improved] = start
-        arg = np.full(nq, -1, dtype=np.int64)
-        order = np.argsort(where, kind="stable")
-        bounds = np.flatnonzero(np.diff(where[order])) + 1
-        for qs in np.split(order, bounds):
-            start = int(where[qs[0]])
-            if start < 0:
-                continue                                 # nothing allowed to answer
-            stop = min(n, start + _BLOCK_ROWS_BEST)
-            S = self._scores_t(QT[:, qs], start, stop, exm[qs])
-            arg[qs] = S.argmax(axis=0) + start           # first maximum: the lower row wins a tie
-        return arg[:, None], best[:, None]
+        tiles = self._tiles(nq, n, ex_r)
+        buf = scratch["tile"]
+        A = scratch["arg"][:len(tiles) * nq].reshape(len(tiles), nq)   # argmax within each tile
+        V = scratch["val"][:len(tiles) * nq].reshape(len(tiles), nq)   # ... and its score
+        pos = np.empty(nq, dtype=np.intp)
+        for t, (start, stop, lo, hi) in enumerate(tiles):
+            w = stop - start
+            S = buf[:nq * w].reshape(nq, w)
+            np.matmul(Q, N[start:stop].T, out=S)
+            if hi > lo:
+                S[ex_q[lo:hi], ex_r[lo:hi] - start] = -np.inf
+            S.argmax(axis=1, out=A[t])
+            np.add(A[t], np.arange(0, nq * w, w), out=pos)
+            np.take(buf, pos, out=V[t])
+        bt = V.argmax(axis=0)                             # first tile holding the maximum
+        cols = np.arange(nq)
+        best = V[bt, cols]
+        starts = np.array([t[0] for t in tiles], dtype=np.int64)
+        arg = np.where(best > -np.inf, A[bt, cols] + starts[bt], -1)
+        return arg, best
 
     # ------------------------------------------------------------------ queries
     def most_similar(self, word_or_vector: str | np.ndarray, topn: int = 10,
@@ -434,7 +471,8 @@ class WordVectors:
     def _has_case_variants(self) -> bool:
         """Could two words differ only by case?  (False for all-lower-case vocabularies like GloVe's.)"""
         if not hasattr(self, "_mixed_case"):
-            self._mixed_case = any(w != w.lower() for w in self.index_to_key)
+            text = "\n".join(self.index_to_key)     # one C call on all words, not one per word
+            self._mixed_case = text != text.lower()
         return self._mixed_case
 
     def _case_groups(self) -> dict[str, list[int]]:
@@ -517,6 +555,45 @@ class WordVectors:
         v = write_text(out / "vectors.tsv", "\n".join(vec_lines) + "\n")
         m = write_text(out / "metadata.tsv", meta)
         return v, m
+
+
+_controller = None
+
+
+def _blas_threads() -> tuple[object, int]:
+    """(threadpoolctl controller or None, the number of threads BLAS is set to use)."""
+    global _controller
+    if _controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _controller = ThreadpoolController()
+        except Exception:  # threadpoolctl missing or failing: BLAS keeps its own threads
+            _controller = False
+    if not _controller:
+        return None, 1
+    blas = _controller.select(user_api="blas")
+    return blas, max((lib["num_threads"] for lib in blas.info()), default=1)
+
+
+def _workers(n_tasks: int) -> int:
+    """Python threads for ``n_tasks`` chunks: as many as BLAS may use (and CPUs this process has)."""
+    if n_tasks <= 1:
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(_blas_threads()[1], cpus, n_tasks))
+
+
+def _run_parallel(task, workers: int) -> None:
+    """Run ``task(0..workers-1)`` in that many Python threads, each matrix product then
+    single-threaded: numpy releases the GIL, so the reductions after each product run in parallel
+    too, on the tile that product just wrote to the core's own cache."""
+    if workers <= 1:
+        task(0)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _blas_threads()[0].limit(limits=1), ThreadPoolExecutor(workers) as pool:
+        list(pool.map(task, range(workers)))
 
 
 def _at_least(S: np.ndarray, thr: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
