@@ -46,11 +46,20 @@ def _vocab(wv: WordVectors, restrict: int | None, case_insensitive: bool, needed
     ok: dict[str, int] = {}
     if not case_insensitive:
         return {k: i for k in needed if (i := wv.key_to_index.get(k, -1)) >= 0 and i < len(keys)}
-    for i, k in enumerate(keys):
-        u = k.upper()
-        if u in needed and u not in ok:
-            ok[u] = i
+    for i in [i for i, u in enumerate(_upper_all(keys)) if u in needed]:
+        ok.setdefault(keys[i].upper(), i)
     return ok
+
+
+def _upper_all(strings: list[str]) -> list[str]:
+    """``[s.upper() for s in strings]`` in one C call on the joined text where no string holds a
+    line break (upper-casing never makes or removes one)."""
+    joined = "\n".join(strings)
+    if joined.count("\n") == len(strings) - 1:
+        out = joined.upper().split("\n")
+        if len(out) == len(strings):
+            return out
+    return [s.upper() for s in strings]
 
 
 def evaluate_analogies(wv: WordVectors, path: str | Path, restrict: int | None = DEFAULT_RESTRICT,
@@ -64,31 +73,36 @@ def evaluate_analogies(wv: WordVectors, path: str | Path, restrict: int | None =
     start = time.perf_counter()
     lines, replaced = _read_lines(path)
     norm = (lambda w: w.upper()) if case_insensitive else (lambda w: w)
-    ok = _vocab(wv, restrict, case_insensitive,
-                {norm(w) for ln in lines if not ln.startswith(": ") for w in ln.split()})
+    keyed = _upper_all(lines) if case_insensitive else lines       # lines with every word normalised
+    needed: set[str] = set()
+    for ln in keyed:
+        if not ln.startswith(": "):
+            needed.update(ln.split())
+    ok = _vocab(wv, restrict, case_insensitive, needed)
     sections: list[dict] = []
     questions: list[tuple[int, int, int]] = []
     expected: list[str] = []
     ignore: list[tuple[str, str, str]] = []
     q_section: list[int] = []
     n_invalid = 0
-    for lineno, line in enumerate(lines, 1):
+    sec: dict | None = None
+    for lineno, (line, words) in enumerate(zip(lines, keyed), 1):
         if line.startswith(": "):
-            sections.append({"section": line.lstrip(": ").strip(), "correct": 0, "total": 0, "skipped": 0})
+            sec = {"section": line.lstrip(": ").strip(), "correct": 0, "total": 0, "skipped": 0}
+            sections.append(sec)
             continue
-        words = [norm(w) for w in line.split()]
+        words = words.split()
         if not words:  # blank line: neither a question nor an error
             continue
         if len(words) != 4:
             n_invalid += 1
             continue
-        if not sections:
+        if sec is None:
             raise DataError(f"{path}, line {lineno}: a question before any ': section' line")
-        sec = sections[-1]
-        if any(w not in ok for w in words):
+        a, b, c, d = words
+        if a not in ok or b not in ok or c not in ok or d not in ok:
             sec["skipped"] += 1
             continue
-        a, b, c, d = words
         questions.append((ok[a], ok[b], ok[c]))
         expected.append(d)
         ignore.append((a, b, c))
@@ -101,7 +115,10 @@ def evaluate_analogies(wv: WordVectors, path: str | Path, restrict: int | None =
         raise DataError(f"{path}: no usable analogy question ({why})")
 
     rows = np.asarray(questions, dtype=np.int64)
-    exclude = [_excluded(wv, ok, r, ig, restrict, case_insensitive) for r, ig in zip(rows, ignore)]
+    if case_insensitive and wv._has_case_variants():
+        exclude = [_excluded(wv, ok, r, ig, restrict, case_insensitive) for r, ig in zip(rows, ignore)]
+    else:
+        exclude = rows  # just the three query rows (an array: no per-question Python in the search)
     if method in ("add", "3cosadd"):
         idx, _ = wv.search(wv._add_queries(rows), 1, restrict, exclude)
     elif method in ("cosmul", "3cosmul"):
