@@ -188,7 +188,8 @@ def test_cache_is_off_with_augmentation(tiny, tmp_path):
 
 # ------------------------------------------------------------------------------------------------
 # decoded-image cache
-def _image_cache_dataset(data: Path, augment: str, size: int = 64, cache: bool = True, workers: int = 0):
+def _image_cache_dataset(data: Path, augment: str, size: int = 64, cache: bool = True, workers: int = 0,
+                         tensors: bool = False):
     from transferlab.data.datasets import load_dataset
     from transferlab.data.images import open_image
     from transferlab.finetune.imagecache import ImageCache, plan
@@ -201,16 +202,17 @@ def _image_cache_dataset(data: Path, augment: str, size: int = 64, cache: bool =
     if cache:
         short = max(draft, pre.resize_size)
         ic = ImageCache(list(split.paths), plan(list(split.paths), short, 1e12).sizes, short, pre.interpolation,
-                        shared=workers > 0)
+                        shared=workers > 0, tensors=tensors)
         ds.loader = ic
     return ds, ic
 
 
-def test_image_cache_gives_nearly_the_uncached_tensors(tiny):
+@pytest.mark.parametrize("tensors", [False, True], ids=["pil", "tensors"])
+def test_image_cache_gives_nearly_the_uncached_tensors(tiny, tensors):
     from transferlab.data.images import open_image
 
     plain, _ = _image_cache_dataset(tiny, "none", cache=False)
-    cached, ic = _image_cache_dataset(tiny, "none")
+    cached, ic = _image_cache_dataset(tiny, "none", tensors=tensors)
     n = len(plain)
     first = [cached[(i, 1)][0] for i in range(n)]  # decodes and stores
     assert ic.filled() == n
@@ -240,6 +242,39 @@ def test_image_cache_keeps_augmentation_reproducible_and_is_shared_with_workers(
     in_process = torch.stack([a[(i, 1)][0] for i in range(len(a))])  # now read from the shared cache
     assert torch.equal(from_workers, in_process)  # same (seed, epoch, image) -> same crop, filled or not
     assert not torch.equal(in_process, torch.stack([a[(i, 2)][0] for i in range(len(a))]))  # epochs differ
+
+
+def test_image_cache_tensors_augment_like_the_pil_images(tiny):
+    """The training loop's cache hands uint8 (3, H, W) tensors to the transform (crop-resize on tensors
+    costs ~1/3 of PIL's): same crops and flips for the same (seed, epoch, image), a few levels apart."""
+    pil, _ = _image_cache_dataset(tiny, "light")
+    ten, ic = _image_cache_dataset(tiny, "light", tensors=True)
+    n = len(ten)
+    decoded = [ten[(i, 1)][0] for i in range(n)]  # epoch 1: decoded and stored
+    assert ic.filled() == n
+    diffs = []
+    for i in range(n):
+        x = ten[(i, 1)][0]  # now from RAM: a view of the buffer, never written to
+        assert x.dtype == torch.uint8 and x.shape == (3, 64, 64)
+        assert torch.equal(x, decoded[i])
+        ref = pil[(i, 1)][0]
+        assert ref.dtype == torch.uint8 and ref.shape == x.shape
+        diffs.append(float((x.float() - ref.float()).abs().mean()))
+    assert max(diffs) < 4 and sum(diffs) / n < 2, diffs  # out of 255: resampling rounding, same crop
+    assert not torch.equal(torch.stack(decoded), torch.stack([ten[(i, 2)][0] for i in range(n)]))
+
+
+def test_workers_train_as_no_workers_with_the_image_cache(tiny, tmp_path):
+    """The cache's tensors are augmented in the DataLoader workers: same images, same results as without."""
+    kw = dict(freeze="all", augment="light", epochs=2, device="cpu")
+    a = finetune(_cfg(tiny, tmp_path / "w0", **kw), verbose=False)
+    b = finetune(_cfg(tiny, tmp_path / "w2", workers=2, **kw), verbose=False)
+    assert a["image_cache"].startswith("on") and b["image_cache"].startswith("on")
+    ra, rb = _rows(tmp_path / "w0" / "metrics.csv"), _rows(tmp_path / "w2" / "metrics.csv")
+    for x, y in zip(ra, rb):
+        for k in ("train_loss", "train_acc", "val_loss", "val_acc"):
+            assert math.isclose(float(x[k]), float(y[k]), rel_tol=1e-4, abs_tol=1e-5), (k, x[k], y[k])
+    assert a["accuracy"] == b["accuracy"]
 
 
 def test_bad_training_image_is_reported_with_the_image_cache(tmp_path):

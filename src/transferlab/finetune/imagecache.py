@@ -15,6 +15,10 @@ starts from an image resampled once to ``short_side`` instead of the DCT-scaled 
 shorter side lies between ``short_side`` and 2x it): a small resampling difference, same
 distribution of crops.
 
+The training loop asks for the stored image as a uint8 (3, H, W) tensor (``tensors=True``): a view
+of the buffer, no copy, and the augmentation (RandomResizedCrop + flip, torchvision v2) runs on that
+tensor, about 3x cheaper than on a PIL image (torch's antialiased uint8 resize, same filter).
+
 Shared between DataLoader workers: the sizes of all entries are known before training from the
 image headers (cheap), so one flat uint8 buffer and a status byte per image are allocated up front
 in shared memory (``Tensor.share_memory_``); a worker that decodes an image writes it there and
@@ -88,8 +92,9 @@ class ImageCache:
     """Decoded training images, downscaled to ``short_side``; a ``loader`` for ``ImageDataset``."""
 
     def __init__(self, paths: list[str], sizes: list[tuple[int, int]], short_side: int, interpolation: str,
-                 shared: bool):
+                 shared: bool, tensors: bool = False):
         self.short_side = int(short_side)
+        self.tensors = bool(tensors)  # return uint8 (3, H, W) tensors instead of PIL images
         self.resample = _RESAMPLE.get(interpolation, Image.BILINEAR)
         self.slot = {p: i for i, p in enumerate(paths)}
         dims = [target_size(w, h, self.short_side) if w and h else (0, 0) for w, h in sizes]
@@ -134,14 +139,21 @@ class ImageCache:
             image = image.resize(size, self.resample)
         return image, ok
 
-    def __call__(self, path, max_pixels: int | None = None, draft: int | None = None) -> Image.Image:
+    def __call__(self, path, max_pixels: int | None = None, draft: int | None = None) -> Image.Image | torch.Tensor:
         """The loader: the stored image of ``path``, or decode, store and return it (``draft`` is
-        ignored: the cache decodes at its own ``short_side``, which is at least the pipeline's draft)."""
+        ignored: the cache decodes at its own ``short_side``, which is at least the pipeline's draft).
+
+        With ``tensors=True`` the image comes as a uint8 (3, H, W) tensor: for a stored entry a
+        read-only-by-convention view of the buffer (no copy; the transforms never write in place),
+        in the same (H, W, 3) memory layout whether just decoded or read back, so the transform
+        computes exactly the same output either way."""
         k = self.slot.get(os.fspath(path))
         buf, status = self._arrays()
         if k is not None and status[k] == 1:
             tw, th = int(self.dims[k][0]), int(self.dims[k][1])
             a, b = int(self.offsets[k]), int(self.offsets[k + 1])
+            if self.tensors:
+                return torch.from_numpy(buf[a:b]).view(th, tw, 3).permute(2, 0, 1)
             return Image.fromarray(buf[a:b].reshape(th, tw, 3).copy(), "RGB")
         kw = {} if max_pixels is None else {"max_pixels": max_pixels}
         image = open_image(path, draft=self.short_side, **kw)  # BadImage propagates: reported as without cache
@@ -150,6 +162,8 @@ class ImageCache:
             a, b = int(self.offsets[k]), int(self.offsets[k + 1])
             buf[a:b] = np.asarray(image, dtype=np.uint8).reshape(-1)
             status[k] = 1  # after the pixels: a reader never sees a half-written entry
+        if self.tensors:
+            return torch.from_numpy(np.array(image.convert("RGB"), dtype=np.uint8)).permute(2, 0, 1)
         return image
 
 
