@@ -20,6 +20,7 @@ from transferlab import io as tio
 from transferlab.errors import DataError
 
 FORMAT_VERSION = 1
+PIPELINE_VERSION = 2  # bump when decoding / resizing changes the pixels the network sees: new cache keys
 
 
 @dataclass
@@ -82,7 +83,8 @@ def cache_dir() -> Path:
 
 def cache_key(**parts) -> str:
     """A digest of everything that determines the features."""
-    blob = json.dumps(dict(parts, format_version=FORMAT_VERSION), sort_keys=True, default=str)
+    blob = json.dumps(dict(parts, format_version=FORMAT_VERSION, pipeline_version=PIPELINE_VERSION),
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 

@@ -89,10 +89,12 @@ class Preprocessing:
 
 
 class ResizeCenterCrop(torch.nn.Module):
-    """Resize the shorter side to ``resize_size`` then center-crop ``crop_size``, in ONE resampling.
+    """Resize the shorter side to ``resize_size`` then center-crop ``crop_size`` (torchvision's
+    Resize + CenterCrop geometry), on a uint8 tensor.
 
-    Same geometry as torchvision's Resize + CenterCrop, but only the cropped region is resampled
-    (PIL's ``box`` argument), so about 40% fewer output pixels are computed for a 0.875 crop.
+    PIL images are converted first: torch's antialiased uint8 resize is about 3x cheaper than
+    PIL's (0.42 vs 1.25 ms for a hymenoptera photo to 224 px), which matters where decoding
+    workers share the cores with the forward pass.  Returns a uint8 (3, H, W) tensor.
     """
 
     def __init__(self, resize_size: int, crop_size: int, interpolation):
@@ -103,23 +105,10 @@ class ResizeCenterCrop(torch.nn.Module):
         from PIL import Image
         from torchvision.transforms import v2
 
-        if not isinstance(image, Image.Image):  # tensors: the plain two-step path
-            image = v2.functional.resize(image, self.resize_size, interpolation=self.interpolation, antialias=True)
-            return v2.functional.center_crop(image, self.crop_size)
-        w, h = image.size
-        short, long = (w, h) if w <= h else (h, w)
-        new_short, new_long = self.resize_size, int(self.resize_size * long / short)
-        new_w, new_h = (new_short, new_long) if w <= h else (new_long, new_short)
-        c = self.crop_size
-        left, top = int(round((new_w - c) / 2.0)), int(round((new_h - c) / 2.0))
-        sx, sy = new_w / w, new_h / h
-        box = (left / sx, top / sy, (left + c) / sx, (top + c) / sy)
-        resample = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST}[
-            self.interpolation.value]
-        if new_w < c or new_h < c:  # crop larger than the resized image: fall back to torchvision (pads)
-            image = v2.functional.resize(image, self.resize_size, interpolation=self.interpolation, antialias=True)
-            return v2.functional.center_crop(image, c)
-        return image.resize((c, c), resample, box=box)
+        if isinstance(image, Image.Image):
+            image = v2.functional.pil_to_tensor(image)
+        image = v2.functional.resize(image, self.resize_size, interpolation=self.interpolation, antialias=True)
+        return v2.functional.center_crop(image, self.crop_size)  # pads when the image is smaller
 
 
 @dataclass
