@@ -168,16 +168,21 @@ def test_cached_prefix_gives_the_full_models_logits(tiny, model, freeze):
     torch.testing.assert_close(cached, full, rtol=1e-4, atol=1e-5)
 
 
+def _assert_same_curves(run_a: Path, run_b: Path, rel_tol: float, abs_tol: float) -> None:
+    """Two runs' metrics.csv agree epoch by epoch on losses and accuracies."""
+    ra, rb = _rows(run_a / "metrics.csv"), _rows(run_b / "metrics.csv")
+    for x, y in zip(ra, rb):
+        for k in ("train_loss", "train_acc", "val_loss", "val_acc"):
+            assert math.isclose(float(x[k]), float(y[k]), rel_tol=rel_tol, abs_tol=abs_tol), (k, x[k], y[k])
+
+
 def test_cache_and_no_cache_train_the_same(tiny, tmp_path):
     kw = dict(freeze="all", augment="none", epochs=2, lr=0.05)
     a = finetune(_cfg(tiny, tmp_path / "cached", **kw), verbose=False)
     # the exact uncached pipeline (the decoded-image cache resamples once more: see the image-cache tests)
     b = finetune(_cfg(tiny, tmp_path / "plain", cache_frozen=False, cache_images=False, **kw), verbose=False)
     assert a["frozen_prefix_cache"].startswith("on") and b["frozen_prefix_cache"].startswith("off")
-    ra, rb = _rows(tmp_path / "cached" / "metrics.csv"), _rows(tmp_path / "plain" / "metrics.csv")
-    for x, y in zip(ra, rb):
-        for k in ("train_loss", "train_acc", "val_loss", "val_acc"):
-            assert math.isclose(float(x[k]), float(y[k]), rel_tol=1e-3, abs_tol=1e-4), (k, x[k], y[k])
+    _assert_same_curves(tmp_path / "cached", tmp_path / "plain", rel_tol=1e-3, abs_tol=1e-4)
     assert a["accuracy"] == b["accuracy"]
 
 
@@ -270,10 +275,7 @@ def test_workers_train_as_no_workers_with_the_image_cache(tiny, tmp_path):
     a = finetune(_cfg(tiny, tmp_path / "w0", **kw), verbose=False)
     b = finetune(_cfg(tiny, tmp_path / "w2", workers=2, **kw), verbose=False)
     assert a["image_cache"].startswith("on") and b["image_cache"].startswith("on")
-    ra, rb = _rows(tmp_path / "w0" / "metrics.csv"), _rows(tmp_path / "w2" / "metrics.csv")
-    for x, y in zip(ra, rb):
-        for k in ("train_loss", "train_acc", "val_loss", "val_acc"):
-            assert math.isclose(float(x[k]), float(y[k]), rel_tol=1e-4, abs_tol=1e-5), (k, x[k], y[k])
+    _assert_same_curves(tmp_path / "w0", tmp_path / "w2", rel_tol=1e-4, abs_tol=1e-5)
     assert a["accuracy"] == b["accuracy"]
 
 
