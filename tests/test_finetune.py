@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -277,6 +278,20 @@ def test_workers_train_as_no_workers_with_the_image_cache(tiny, tmp_path):
     assert a["image_cache"].startswith("on") and b["image_cache"].startswith("on")
     _assert_same_curves(tmp_path / "w0", tmp_path / "w2", rel_tol=1e-4, abs_tol=1e-5)
     assert a["accuracy"] == b["accuracy"]
+
+
+def test_images_in_memory_are_augmented_in_process_on_two_cores(tiny, tmp_path, monkeypatch):
+    """At most 2 cores: cached images are augmented by the training process (a worker would take a core
+    from the training threads), with the same results as workers; decoding from disk keeps its workers."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    kw = dict(freeze="all", augment="light", epochs=2, device="cpu", workers=None)
+    auto = finetune(_cfg(tiny, tmp_path / "auto", **kw), verbose=False)
+    assert auto["training_loader"].startswith("this process (images in memory")
+    assert finetune(_cfg(tiny, tmp_path / "w2", **{**kw, "workers": 2}),
+                    verbose=False)["training_loader"] == "2 worker processes"
+    _assert_same_curves(tmp_path / "auto", tmp_path / "w2", rel_tol=1e-4, abs_tol=1e-5)
+    no_cache = finetune(_cfg(tiny, tmp_path / "disk", cache_images=False, **kw), verbose=False)
+    assert no_cache["training_loader"] == "2 worker processes"
 
 
 def test_bad_training_image_is_reported_with_the_image_cache(tmp_path):

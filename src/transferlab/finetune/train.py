@@ -25,6 +25,7 @@ from torch import nn
 from transferlab import io as tio
 from transferlab.data.datasets import (DataSplits, ImageDataset, SkippingLoader, Split, collate_skipping,
                                        load_dataset)
+from transferlab.data.images import open_image
 from transferlab.errors import BadInputError, DataError, TransferlabError
 from transferlab.finetune.cache import FeatureCache, build_cache, prefix_shape
 from transferlab.finetune.config import FinetuneConfig, config_diff, default_out
@@ -158,6 +159,17 @@ def _loader(dataset, sampler, batch_size: int, workers: int, device: torch.devic
     return SkippingLoader(torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_skipping,
         pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0), **kw))
+
+
+def _augment_inline(cfg: FinetuneConfig, device: torch.device) -> bool:
+    """Whether training images already in memory are augmented in this process rather than by workers.
+
+    With at most 2 CPU cores and the model on the CPU, a worker process can only run by taking a core
+    from the training threads, and the straggling thread holds up every synchronised operator: head-only
+    training lost ~15% (7-24%) to 2 workers and ~9% doing the same ~0.35 ms crop-resize an image here
+    (bench_finetune A/B). Decoding from disk (1-3 ms an image) still goes to workers; so does everything
+    when --workers is given."""
+    return cfg.workers is None and device.type == "cpu" and (os.cpu_count() or 1) <= 2
 
 
 def split_validation(data: DataSplits, fraction: float, seed: int) -> tuple[Split, Split]:
@@ -440,6 +452,7 @@ def _finetune(cfg, d: Dist, resume, overwrite, callback, verbose, start_time) ->
         return eval_loaders[key]
 
     caches: dict[str, FeatureCache] = {}
+    loader_note = "the frozen-prefix cache"
     image_cache, image_cache_note = None, ("off: --no-cache-images" if not cfg.cache_images else
                                            "off: not needed (the frozen-prefix cache is used)")
     if split_model is not None:
@@ -459,12 +472,16 @@ def _finetune(cfg, d: Dist, resume, overwrite, callback, verbose, start_time) ->
         # strong augmentation ends with RandomErasing on the normalised tensor: those workers ship floats
         train_tf = pre.transform(cfg.augment, normalize=cfg.augment != "strong")
         train_set = dataset(train_split, train_tf, draft_train)
+        inline = _augment_inline(cfg, device)
         image_cache, image_cache_note = _image_cache(cfg, train_split, loader_fn, max(draft_train, pre.resize_size),
-                                                     pre.interpolation, workers > 0, warnings)
+                                                     pre.interpolation, workers > 0 and not inline, warnings)
         if image_cache is not None:
             train_set.loader = image_cache
-        train_batches = _loader(train_set, train_sampler, cfg.batch_size, workers, device)
-    log(f"decoded-image cache {image_cache_note}")
+        train_workers = 0 if inline and (image_cache is not None or loader_fn is not open_image) else workers
+        train_batches = _loader(train_set, train_sampler, cfg.batch_size, train_workers, device)
+        loader_note = (f"{train_workers} worker processes" if train_workers else
+                       "this process (images in memory, <= 2 CPU cores)" if inline else "this process (--workers 0)")
+    log(f"decoded-image cache {image_cache_note}; training images loaded by {loader_note}")
     steps_per_epoch = math.ceil(math.ceil(len(train_sampler) / cfg.batch_size) / cfg.accumulate)
 
     optimizer = make_optimizer(cfg, prepared)
@@ -624,6 +641,7 @@ def _finetune(cfg, d: Dist, resume, overwrite, callback, verbose, start_time) ->
             "best_val_accuracy": state.best_acc, "epochs_run": state.epoch, "stopped_early": stopped_early,
             "seconds": seconds, "blocks": len(prepared.blocks), "transfer": prepared.transfer,
             "freeze": prepared.freeze, "frozen_prefix_cache": cache_note, "image_cache": image_cache_note,
+            "training_loader": loader_note,
             "image_size": size,
             "world_size": d.world, "device": str(device), "warnings": warnings,
             "skipped_train": [{"path": train_split.paths[i], "reason": r} for i, r in sorted(skipped_train.items())],
@@ -673,7 +691,6 @@ class _ShardSampler(torch.utils.data.Sampler):
 def _image_cache(cfg: FinetuneConfig, split: Split, loader_fn, short_side: int, interpolation: str, shared: bool,
                  warnings: list[str]):
     """(ImageCache or None, note for the results): the decoded-image cache of the training split."""
-    from transferlab.data.images import open_image
     from transferlab.finetune.imagecache import ImageCache, plan
 
     if not cfg.cache_images:
