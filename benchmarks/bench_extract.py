@@ -2,8 +2,8 @@
 
 ratio = end-to-end images/s (list files, decode, resize, forward, pooling of every tapped layer,
 writing the features) / pure forward images/s of the same model (same batch size, resolution,
-memory format) on random tensors.  Rounds alternate the two measurements so that a busy machine
-slows both alike; the best round of each is kept.  Peak RSS is measured in fresh subprocesses
+memory format) on random tensors, as many images as the dataset has.  Rounds alternate the two
+measurements so that a busy machine slows both alike; the best round of each is kept.  Peak RSS is measured in fresh subprocesses
 for 100 and 400 images: it must not grow with the number of images beyond the features themselves.
 
     python benchmarks/bench_extract.py --json
@@ -96,9 +96,14 @@ def main() -> None:
 
     backbone = create_backbone(args.model)
     backbone.preprocessing = backbone.preprocessing.with_size(args.image_size)
+    from transferlab.data.datasets import load_dataset
+
+    splits = load_dataset(str(args.data))
+    # as many images in a forward sample as embed reads: equally long samples are equally noisy
+    batches = max(1, round((len(splits.train) + len(splits.test)) / args.batch_size))
     fwd, e2e, dim = [], [], 0
     for _ in range(args.rounds):
-        fwd.append(forward_ips(backbone, args.batch_size, args.image_size, batches=8))
+        fwd.append(forward_ips(backbone, args.batch_size, args.image_size, batches=batches))
         ips, dim = end_to_end_ips(backbone, args)
         e2e.append(ips)
     result = {
