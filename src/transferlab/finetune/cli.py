@@ -171,7 +171,8 @@ def run_finetune(args) -> int:
     if args.json:
         keys = ("accuracy", "mean_class_accuracy", "macro_f1", "best_epoch", "best_val_accuracy", "epochs_run",
                 "stopped_early", "seconds", "n_train", "n_test", "n_classes", "model", "dataset", "transfer", "freeze",
-                "blocks", "frozen_prefix_cache", "image_cache", "warnings", "skipped", "skipped_train", "run", "files")
+                "blocks", "frozen_prefix_cache", "image_cache", "training_loader", "warnings", "skipped", "skipped_train",
+                "run", "files")
         print(json.dumps({k: result[k] for k in keys if k in result}))
     else:
         from transferlab.report import summary_lines
