@@ -3,8 +3,10 @@
 ratio = end-to-end images/s (list files, decode, resize, forward, pooling of every tapped layer,
 writing the features) / pure forward images/s of the same model (same batch size, resolution,
 memory format) on random tensors, as many images as the dataset has.  Rounds alternate the two
-measurements so that a busy machine slows both alike; the best round of each is kept.  Peak RSS is measured in fresh subprocesses
-for 100 and 400 images: it must not grow with the number of images beyond the features themselves.
+measurements so that a busy machine slows both alike; the best round of each is kept
+(``median_round_ratio``: the median over rounds of end-to-end / the forward sample just before
+it).  Peak RSS is measured in fresh subprocesses for 100 and 400 images: it must not grow with
+the number of images beyond the features themselves.
 
     python benchmarks/bench_extract.py --json
 """
@@ -14,6 +16,7 @@ import argparse
 import csv
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -85,7 +88,7 @@ def main() -> None:
     p.add_argument("--image-size", type=int, default=224)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--no-memory", action="store_true", help="skip the peak-RSS subprocesses")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     args = p.parse_args()
@@ -112,6 +115,8 @@ def main() -> None:
         "end_to_end_ips": round(max(e2e), 2), "forward_ips": round(max(fwd), 2),
         "ratio": round(max(e2e) / max(fwd), 3),
         "rounds": {"end_to_end_ips": [round(x, 2) for x in e2e], "forward_ips": [round(x, 2) for x in fwd]},
+        # each round's end-to-end run next to the forward sample just before it: robust to a lone fast sample
+        "median_round_ratio": round(statistics.median(e / f for e, f in zip(e2e, fwd)), 3),
     }
     if not args.no_memory:
         result["rss_mb_100"] = round(peak_rss_mb(100, args), 1)
