@@ -166,9 +166,9 @@ def _augment_inline(cfg: FinetuneConfig, device: torch.device) -> bool:
 
     With at most 2 CPU cores and the model on the CPU, a worker process can only run by taking a core
     from the training threads, and the straggling thread holds up every synchronised operator: head-only
-    training lost ~15% (7-24%) to 2 workers and ~9% doing the same ~0.35 ms crop-resize an image here
-    (bench_finetune A/B). Decoding from disk (1-3 ms an image) still goes to workers; so does everything
-    when --workers is given."""
+    training lost 9-24% to 2 workers and 5-11% doing the same ~0.35 ms crop-resize an image in process
+    (alternating rounds at bench_finetune's settings). Decoding from disk (1-3 ms an image) still goes to
+    workers; so does everything when --workers is given."""
     return cfg.workers is None and device.type == "cpu" and (os.cpu_count() or 1) <= 2
 
 
