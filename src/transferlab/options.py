@@ -20,7 +20,9 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--strict", action="store_true", help="stop at the first unreadable image instead of skipping it")
     g.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help="refuse images with more pixels (decompression-bomb protection; default %(default)s)")
-    g.add_argument("--workers", type=int, default=None, help="DataLoader worker processes (default: number of CPUs)")
+    g.add_argument("--workers", type=int, default=None,
+                   help="DataLoader worker processes (default: the number of CPUs, at most 8; when fine-tuning on "
+                        "the CPU with <= 2 cores, images already in memory are augmented in the training process)")
 
 
 def load_data_from_args(args):
