@@ -1,6 +1,9 @@
 """embed / probe / fne end to end on real photos: cache, reports, skipped files, errors."""
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -174,3 +177,11 @@ def test_strict_error_is_one_clear_line_with_worker_processes(dirty_folder, tmp_
                             "--out", tmp_path / "r"], capsys)
     assert code == 2 and "bad image (--strict)" in err
     assert "Traceback" not in err and "worker process" not in err
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="a Linux scheduling class")
+def test_cpu_decoding_workers_run_only_in_idle_cycles():
+    code = ("import os; from transferlab.embed.extract import _lower_priority; _lower_priority(0); "
+            "print(os.sched_getscheduler(0) == os.SCHED_IDLE)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"

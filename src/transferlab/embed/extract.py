@@ -112,9 +112,16 @@ def extract_splits(backbone: Backbone, taps: list[Tap], parts: list[Split], spli
 
 def _lower_priority(_worker_id: int) -> None:
     """On a CPU-only machine decoding workers yield to the forward pass: they fill its idle cycles
-    (thread barriers, Python between layers) instead of stealing its cores."""
+    (thread barriers, Python between layers, its waits for a batch) instead of stealing its cores.
+    Linux's SCHED_IDLE does that better than nice 10, which still preempts a compute thread now and then
+    (embed 4% faster, 5 of 6 alternating rounds); elsewhere nice 10."""
     import os
 
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        return
+    except (AttributeError, OSError):
+        pass
     try:
         os.nice(10)
     except OSError:
