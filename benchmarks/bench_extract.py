@@ -95,12 +95,11 @@ def main() -> None:
 
     import torch
 
+    from transferlab.data.datasets import load_dataset
     from transferlab.models.registry import create_backbone
 
     backbone = create_backbone(args.model)
     backbone.preprocessing = backbone.preprocessing.with_size(args.image_size)
-    from transferlab.data.datasets import load_dataset
-
     splits = load_dataset(str(args.data))
     # as many images in a forward sample as embed reads: equally long samples are equally noisy
     batches = max(1, round((len(splits.train) + len(splits.test)) / args.batch_size))
