@@ -1,38 +1,78 @@
-"""The ``transferlab`` command: a thin argparse layer over the Python API.
+"""The ``transferlab`` command: thin argparse doors onto the typed configs of each capability.
 
-Each capability owns its sub-commands in ``<package>/cli.py`` and exposes
-``register(subparsers)``; this module only wires them together.
+Each capability fills its sub-commands' parsers in ``<package>/cli.py`` (a ``PARSERS`` table of
+``name -> fill(parser)``); this module only lists them and builds the one that is asked for, so
+``transferlab --help`` and ``transferlab fne --help`` import neither torch nor the other commands.
+User errors are one line on stderr and exit status 2; exit status 1 means a bug.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+import traceback
 
 from transferlab.errors import TransferlabError
 
-COMMAND_MODULES = (
-    "transferlab.models.cli",
-    "transferlab.embed.cli",
-    "transferlab.probe.cli",
-    "transferlab.finetune.cli",
-    "transferlab.words.cli",
-    "transferlab.sweep.cli",
-    "transferlab.demo",
-)
+# name -> (module that fills its parser, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "models": ("transferlab.models.cli", "list the backbones that work offline; how to name any timm/torchvision one"),
+    "layers": ("transferlab.models.cli", "the tappable layers of a model, or its blocks (--blocks)"),
+    "classify": ("transferlab.models.cli", "ImageNet top-k labels of images: check that weights and preprocessing "
+                                           "are right"),
+    "embed": ("transferlab.fne.cli", "extract pooled activations of many layers (cached)"),
+    "probe": ("transferlab.fne.cli", "linear SVM on the features of an `embed` run"),
+    "fne": ("transferlab.fne.cli", "full-network embedding + linear SVM in one command"),
+    "finetune": ("transferlab.finetune.cli", "fine-tune a backbone: choose transferred, frozen and retrained blocks"),
+    "predict": ("transferlab.finetune.cli", "top-k classes of new images with a finished fne or finetune run"),
+    "words": ("transferlab.words.cli", "word-embedding space: similarity, analogies, clusters, benchmarks"),
+    "sweep": ("transferlab.sweep.cli", "run a study: a grid or list of fne / finetune runs, one results table"),
+    "report": ("transferlab.sweep.cli", "render a sweep: Yosinski curve, FNE layer table, Markdown + HTML"),
+    "demo": ("transferlab.cli", "every capability offline on built-in defaults (about 3 minutes on 2 cores)"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``transferlab`` parser; with ``only``, just that sub-command is filled in (fast start-up)."""
+    from transferlab.cli_args import HelpFormatter
+
     parser = argparse.ArgumentParser(
-        prog="transferlab",
+        prog="transferlab", formatter_class=HelpFormatter,
         description="Transfer learning toolkit: fine-tuning, full-network embeddings, word embeddings, sweeps.",
-    )
+        epilog="examples:\n  transferlab demo\n  transferlab fne --data fashion-mnist --per-class 100 --compare\n"
+               "  transferlab COMMAND --help")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, formatter_class=HelpFormatter, description=help_text)
+        if only is None or name == only:
+            importlib.import_module(module).PARSERS[name](p)
     return parser
+
+
+def fill_demo(p) -> None:
+    from transferlab.cli_args import add_config_arguments, add_output_arguments
+    from transferlab.demo import PARTS, DemoConfig
+
+    p.description = ("Every capability, offline, on built-in defaults: the lab's lessons with real numbers. "
+                     "Parts: " + "; ".join(f"{key}: {title}" for key, title, _ in PARTS) + ". About 3 minutes on "
+                     "2 CPU cores (--quick: about a minute). Prints every number and where each report is.")
+    p.epilog = "examples:\n  transferlab demo\n  transferlab demo --only fne words --out demo-output"
+    add_config_arguments(p, DemoConfig)
+    add_output_arguments(p)
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args) -> int:
+    from transferlab.cli_args import config_from_args
+    from transferlab.demo import DemoConfig, run_demo
+
+    run_demo(config_from_args(DemoConfig, args))
+    return 0
+
+
+PARSERS = {"demo": fill_demo}
 
 
 def _version() -> str:
@@ -41,17 +81,32 @@ def _version() -> str:
     return __version__
 
 
+def _requested(argv: list[str]) -> str | None:
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    command = _requested(argv)
+    parser = build_parser(only=command or "")
     args = parser.parse_args(argv)
+    name = args.command + (f" {args.words_command}" if getattr(args, "words_command", None) else "")
     try:
         result = args.func(args)
     except TransferlabError as exc:
-        print(f"transferlab {args.command}: error: {exc}", file=sys.stderr)
+        print(f"transferlab {name}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"transferlab {args.command}: interrupted; partial outputs were not kept.", file=sys.stderr)
+        print(f"transferlab {name}: interrupted; partial outputs were not kept.", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: say so, with the traceback to report
+        traceback.print_exc()
+        print(f"transferlab {name}: internal error (a bug; please report it with the traceback above): "
+              f"{exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return 1
     return int(result or 0)
 
 

@@ -1,4 +1,9 @@
-"""Atomic file output: a file either exists complete or not at all (never half-written)."""
+"""Atomic file output: a file either exists complete or not at all (never half-written).
+
+Files and folders get the modes the user's umask gives (0644 and 0755 under the usual 0022), not
+the 0600/0700 of the temporary names they are written under: lab-mates sharing a runs folder can
+read each other's results.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -23,6 +28,8 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            os.chmod(tmp_path, file_mode())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -58,12 +65,29 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
         yield tmp
+        os.chmod(tmp, dir_mode())
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode a new file gets under the current umask (0644 under 0022)."""
+    return 0o666 & ~_umask()
+
+
+def dir_mode() -> int:
+    """The mode a new folder gets under the current umask (0755 under 0022)."""
+    return 0o777 & ~_umask()
 
 
 def ensure_writable_dir(path: str | Path) -> Path:

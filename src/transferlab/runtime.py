@@ -1,0 +1,89 @@
+"""Where and how fast things run: the device, worker-process counts and the cache root.
+
+One home for each: every command asks here, so ``--device cuda`` on a machine without CUDA is
+the same clear error everywhere, and one environment variable, ``TRANSFERLAB_CACHE``, moves every
+cache (extracted features, downloaded datasets, the word-vector vocabulary).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from transferlab.errors import BadInputError
+
+CACHE_ENV = "TRANSFERLAB_CACHE"
+MAX_DEFAULT_WORKERS = 8
+
+
+def cache_root() -> Path:
+    """``$TRANSFERLAB_CACHE``, else ``$XDG_CACHE_HOME/transferlab``, else ``~/.cache/transferlab``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "transferlab"
+
+
+def cache_dir(kind: str) -> Path:
+    """The cache folder of one kind of artefact (``features``, ``words``, ``FashionMNIST`` ...)."""
+    return cache_root() / kind
+
+
+def check_device_name(name: str | None) -> str | None:
+    """Syntax check only (no torch import): ``cpu``, ``cuda``, ``cuda:N``, ``mps``; None = automatic."""
+    if name is None:
+        return None
+    text = str(name).strip().lower()
+    kind, _, index = text.partition(":")
+    if kind not in ("cpu", "cuda", "mps") or (index and not index.isdigit()) or (kind != "cuda" and index):
+        raise ValueError("must be cpu, cuda, cuda:N or mps")
+    return text
+
+
+def pick_device(name: str | None = None, local_rank: int | None = None):
+    """The torch device to run on: ``name`` if given (checked to exist here), else CUDA when available."""
+    import torch
+
+    if name:
+        dev = torch.device(check_device_name(name))
+        if dev.type == "cuda":
+            if not torch.cuda.is_available():
+                raise BadInputError(f"device (--device) {name}: CUDA is not available on this machine; "
+                                    "use --device cpu or leave --device out")
+            if dev.index is not None and dev.index >= torch.cuda.device_count():
+                raise BadInputError(f"device (--device) {name}: this machine has {torch.cuda.device_count()} "
+                                    "CUDA device(s)")
+            if dev.index is None and local_rank is not None:
+                dev = torch.device("cuda", local_rank)
+        if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise BadInputError(f"device (--device) {name}: MPS is not available on this machine")
+        return dev
+    if torch.cuda.is_available():
+        return torch.device("cuda", local_rank if local_rank is not None else torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (the affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def default_workers(requested: int | None) -> int:
+    """DataLoader worker processes: as requested, else one per CPU (at most 8)."""
+    if requested is not None:
+        return max(0, int(requested))
+    return min(cpu_count(), MAX_DEFAULT_WORKERS)
+
+
+def gpu_count() -> int:
+    """CUDA devices this process may use (0 without an NVIDIA driver, without importing torch then)."""
+    import shutil
+
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
+        return 0
+    if shutil.which("nvidia-smi") is None and not Path("/proc/driver/nvidia").exists():
+        return 0
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
