@@ -5,16 +5,23 @@ Sources (``load_dataset``):
 - a folder with ``train/`` and ``val/`` or ``test/``, each holding one sub-folder per class;
 - a folder of class sub-folders, split with a stratified, seeded ``test_fraction``;
 - MIT67-style lists: ``train_list``/``test_list`` files of ``class/file.jpg`` lines under ``images``;
-- a CSV of ``path,label`` rows (optional ``split`` column with train/test; otherwise ``test_fraction``).
+- a CSV with path and label columns found by header name (``PATH_COLUMNS``, ``LABEL_COLUMNS``; optional
+  ``split`` column with train/val/test, otherwise ``test_fraction``), or headerless ``path,label[,split]``
+  rows; the delimiter is detected.
 
-A class seen in test but not in train is an error; hidden files (``.DS_Store``) are ignored and
-listed; files that cannot be decoded are found at load time (``ImageDataset``) and reported.
+``per_class``: a balanced, seeded subset of train (``data.splits``). A class seen in test but not in
+train is an error; hidden files (``.DS_Store``) and files whose extension is not an image's
+(``NOT_IMAGE_EXTENSIONS``) are ignored and listed; files that cannot be decoded are found at load time
+(``ImageDataset``) and reported; ``data.checks`` is the per-class check of what was read.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import os
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -25,25 +32,24 @@ from PIL import Image
 
 from transferlab.data import fashion_mnist
 from transferlab.data.images import DEFAULT_MAX_PIXELS, BadImage, open_image
+from transferlab.data.splits import Split, balanced_subset, stratified_split
 from transferlab.errors import BadInputError, DataError
+
+__all__ = ["Split", "DataSplits", "load_dataset", "ImageDataset", "collate_skipping", "SkippingLoader",
+           "NOT_IMAGE_EXTENSIONS", "NOT_AN_IMAGE", "HIDDEN_FILE", "FASHION_MNIST"]
 
 FASHION_MNIST = "fashion-mnist"
 SPLIT_NAMES = ("val", "test")
-
-
-@dataclass
-class Split:
-    """One split: sample keys (file paths, or ``fashion-mnist:train:123``) and class indices."""
-
-    paths: list[str]
-    labels: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def subset(self, index) -> "Split":
-        index = np.asarray(index, dtype=np.int64)
-        return Split([self.paths[i] for i in index], self.labels[index])
+HIDDEN_FILE = "hidden file"
+NOT_AN_IMAGE = "not an image (by extension)"
+# Extensions that are never images: such files in a class folder are ignored (and listed), never decoded.
+# Anything else, including no extension or an unknown one, is tried and reported if it cannot be read.
+NOT_IMAGE_EXTENSIONS = frozenset(
+    ".txt .text .csv .tsv .json .jsonl .ndjson .md .markdown .rst .xml .yaml .yml .toml .ini .cfg .conf .log "
+    ".py .pyc .ipynb .sh .bat .js .css .html .htm .pdf .doc .docx .odt .rtf .xls .xlsx .ods .ppt .pptx "
+    ".zip .tar .gz .tgz .bz2 .xz .zst .7z .rar "
+    ".npy .npz .pkl .pickle .pt .pth .ckpt .h5 .hdf5 .mat .parquet .db .sqlite .lst "
+    ".mp3 .wav .flac .ogg .mp4 .avi .mov .mkv .webm".split())
 
 
 @dataclass
@@ -56,6 +62,7 @@ class DataSplits:
     ignored: list[dict] = field(default_factory=list)  # {"path", "reason"} found while listing
     test_split_name: str = "test"
     fingerprint_extra: str = ""
+    options: dict = field(default_factory=dict)  # the load_dataset options it was opened with
 
     def loader(self) -> Callable[..., Image.Image]:
         return FashionMnistLoader() if self.source == FASHION_MNIST else open_image
@@ -76,14 +83,32 @@ class DataSplits:
         return h.hexdigest()
 
     def summary(self) -> str:
-        return (f"{self.name}: {len(self.classes)} classes, {len(self.train)} train / {len(self.test)} "
+        text = (f"{self.name}: {len(self.classes)} classes, {len(self.train)} train / {len(self.test)} "
                 f"{self.test_split_name} images ({self.source})")
+        if self.ignored:
+            reasons = Counter(i["reason"] for i in self.ignored)
+            n = len(self.ignored)
+            text += (f"; {n} file{'s' if n != 1 else ''} ignored ("
+                     + ", ".join(f"{k}: {reason}" for reason, k in reasons.most_common()) + ")")
+        return text
 
 
-def load_dataset(data: str | os.PathLike, *, test_fraction: float = 0.2, seed: int = 0, per_class: int | None = None,
-                 train_list: str | None = None, test_list: str | None = None, images: str | None = None) -> DataSplits:
-    """Open a dataset from any supported source (see the module docstring)."""
-    data = os.fspath(data) if data is not None else None
+def load_dataset(data: str | os.PathLike | None = None, *, test_fraction: float = 0.2, seed: int = 0,
+                 per_class: int | None = None, train_list: str | None = None, test_list: str | None = None,
+                 images: str | None = None) -> DataSplits:
+    """Open a dataset from any supported source (see the module docstring).
+
+    ``per_class``: a balanced, seeded subset of the training images (also of the test images for
+    fashion-mnist).  The options are validated by ``DataOptions`` (the same messages as the command
+    line) and recorded in ``DataSplits.options``, so a run given this dataset can say how it was loaded.
+    """
+    from transferlab.data.config import DataOptions
+
+    opts = DataOptions(data=data, test_fraction=test_fraction, seed=seed, per_class=per_class,
+                       train_list=train_list, test_list=test_list, images=images)
+    data = opts.data
+    options = {k: getattr(opts, k) for k in ("data", "test_fraction", "seed", "per_class", "train_list",
+                                             "test_list", "images")}
     if train_list or test_list:
         if not (train_list and test_list):
             raise BadInputError("--train-list and --test-list go together")
@@ -98,9 +123,10 @@ def load_dataset(data: str | os.PathLike, *, test_fraction: float = 0.2, seed: i
     else:
         splits = _from_folder(Path(data), test_fraction, seed)
     if per_class is not None:
-        splits.train = splits.train.subset(fashion_mnist.balanced_indices(splits.train.labels, per_class, seed))
+        splits.train = balanced_subset(splits.train, splits.classes, per_class, seed, what="training")
         splits.fingerprint_extra += f"|per_class={per_class},seed={seed}"
     _validate(splits)
+    splits.options = options
     return splits
 
 
@@ -122,7 +148,7 @@ def _fashion_mnist(per_class: int | None, seed: int) -> DataSplits:
     arrays = fashion_mnist.load_arrays()
     parts = {}
     for split, (_, labels) in arrays.items():
-        idx = fashion_mnist.balanced_indices(labels, per_class, seed)
+        idx = fashion_mnist.balanced_indices(labels, per_class, seed, what="training" if split == "train" else split)
         parts[split] = Split([f"{FASHION_MNIST}:{split}:{i}" for i in idx], labels[idx])
     extra = f"per_class={per_class},seed={seed}"
     return DataSplits(FASHION_MNIST, list(fashion_mnist.CLASSES), parts["train"], parts["test"], FASHION_MNIST,
@@ -141,20 +167,32 @@ def _is_hidden(name: str) -> bool:
     return name.startswith(".") or name in ("Thumbs.db", "desktop.ini")
 
 
+def _not_an_image(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in NOT_IMAGE_EXTENSIONS
+
+
 def _list_class_dirs(root: Path) -> tuple[dict[str, list[str]], list[dict]]:
-    """{class name: sorted file paths} of a folder of class sub-folders, plus ignored files."""
+    """{class name: sorted file paths} of a folder of class sub-folders, plus ignored files.
+
+    Ignored (and listed with the reason): hidden files and folders, files next to the class folders, and
+    files in class folders whose extension says they are not images (``NOT_IMAGE_EXTENSIONS``)."""
     classes: dict[str, list[str]] = {}
     ignored = []
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
         if _is_hidden(entry.name):
-            ignored.append({"path": entry.path, "reason": "hidden file"})
+            ignored.append({"path": entry.path, "reason": HIDDEN_FILE})
         elif entry.is_dir():
             files = []
             for dirpath, dirnames, filenames in os.walk(entry.path):
                 dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
                 for f in sorted(filenames):
                     p = os.path.join(dirpath, f)
-                    (ignored.append({"path": p, "reason": "hidden file"}) if _is_hidden(f) else files.append(p))
+                    if _is_hidden(f):
+                        ignored.append({"path": p, "reason": HIDDEN_FILE})
+                    elif _not_an_image(f):
+                        ignored.append({"path": p, "reason": NOT_AN_IMAGE})
+                    else:
+                        files.append(p)
             classes[entry.name] = files
         else:
             ignored.append({"path": entry.path, "reason": "file outside any class folder"})
@@ -171,7 +209,7 @@ def _from_folder(root: Path, test_fraction: float, seed: int) -> DataSplits:
     if (root / "train").is_dir() and test_dir is not None:
         train, ignored = _list_class_dirs(root / "train")
         test, ignored_test = _list_class_dirs(test_dir)
-        classes = _classes_from_train(train, root / "train")
+        classes = _classes_from_train(train, root / "train", ignored)
         unseen = sorted(set(test) - set(classes))
         if unseen:
             raise DataError(f"{test_dir}: class folder(s) {', '.join(unseen)} do not exist in {root / 'train'}; "
@@ -183,22 +221,28 @@ def _from_folder(root: Path, test_fraction: float, seed: int) -> DataSplits:
     by_class, ignored = _list_class_dirs(root)
     if not by_class:
         raise DataError(f"{root}: no class sub-folders (expected {root}/CLASS/IMAGE files, or train/ and val/)")
-    classes = _classes_from_train(by_class, root)
+    classes = _classes_from_train(by_class, root, ignored)
     full = _split(by_class, classes)
-    train, test = _stratified(full, classes, test_fraction, seed)
+    train, test = stratified_split(full, classes, test_fraction, seed, option="--test-fraction")
     splits = DataSplits(root.name, classes, train, test, f"folder(test_fraction={test_fraction})", ignored)
     splits.fingerprint_extra = f"test_fraction={test_fraction},seed={seed}"
     return splits
 
 
-def _classes_from_train(by_class: dict[str, list[str]], where: Path) -> list[str]:
+def _classes_from_train(by_class: dict[str, list[str]], where: Path, ignored: list[dict] = ()) -> list[str]:
     if not by_class:
         raise DataError(f"{where}: no class sub-folders")
     empty = [c for c, files in by_class.items() if not files]
+
+    def described(c: str) -> str:
+        folder = os.path.join(where, c) + os.sep
+        n = sum(1 for i in ignored if i["path"].startswith(folder) and i["reason"] == NOT_AN_IMAGE)
+        return f"{c} ({n} file{'s' if n != 1 else ''} ignored: {NOT_AN_IMAGE})" if n else c
+
     if empty and len(empty) == len(by_class):
-        raise DataError(f"{where}: no images found (class folders {', '.join(empty)} are empty)")
+        raise DataError(f"{where}: no images found (class folders {', '.join(map(described, empty))} are empty)")
     if empty:
-        raise DataError(f"{where}: class folder(s) without any file: {', '.join(empty)}")
+        raise DataError(f"{where}: class folder(s) without any image file: {', '.join(map(described, empty))}")
     return sorted(by_class)
 
 
@@ -209,23 +253,6 @@ def _split(by_class: dict[str, list[str]], classes: list[str]) -> Split:
         paths += files
         labels += [index[c]] * len(files)
     return Split(paths, np.asarray(labels, dtype=np.int64))
-
-
-def _stratified(full: Split, classes: list[str], test_fraction: float, seed: int) -> tuple[Split, Split]:
-    from sklearn.model_selection import train_test_split
-
-    if not 0 < test_fraction < 1:
-        raise BadInputError(f"--test-fraction must be between 0 and 1, got {test_fraction}")
-    counts = np.bincount(full.labels, minlength=len(classes))
-    small = [f"{classes[i]} ({n})" for i, n in enumerate(counts) if n < 2]
-    if small:
-        raise DataError(f"cannot split classes with fewer than 2 images into train and test: {', '.join(small)}")
-    try:
-        tr, te = train_test_split(np.arange(len(full)), test_size=test_fraction, random_state=seed,
-                                  stratify=full.labels)
-    except ValueError as exc:
-        raise DataError(f"cannot make a stratified split with --test-fraction {test_fraction}: {exc}") from exc
-    return full.subset(np.sort(tr)), full.subset(np.sort(te))
 
 
 def _from_lists(train_list: str, test_list: str, images: str | None) -> DataSplits:
@@ -261,30 +288,138 @@ def _from_lists(train_list: str, test_list: str, images: str | None) -> DataSpli
     return DataSplits(Path(train_list).stem, classes, splits["train"], splits["test"], "lists", ignored)
 
 
+# CSV columns are found by their header name (any case; spaces and dashes count as underscores).
+PATH_COLUMNS = ("path", "file", "filename", "file_name", "filepath", "file_path", "image", "image_path",
+                "img", "img_path")
+LABEL_COLUMNS = ("label", "class", "category", "class_name", "label_name")
+SPLIT_COLUMNS = ("split",)
+CSV_DELIMITERS = ",;\t|"
+_SNIFF_CHARS = 64 * 1024
+_PATHLIKE = re.compile(r"[/\\]|\.[A-Za-z0-9]{1,5}$")
+
+
+def _column_name(cell: str) -> str:
+    return re.sub(r"[\s\-]+", "_", cell.strip().lower())
+
+
+def _header_columns(cells: list[str]) -> tuple[bool, bool, bool]:
+    names = {_column_name(c) for c in cells}
+    return bool(names & set(PATH_COLUMNS)), bool(names & set(LABEL_COLUMNS)), bool(names & set(SPLIT_COLUMNS))
+
+
+def _csv_delimiter(text: str) -> str:
+    """The delimiter: the one that splits a header line into known column names, else what
+    ``csv.Sniffer`` detects among ``CSV_DELIMITERS`` (and that occurs in the first line), else a comma."""
+    sample = text[:_SNIFF_CHARS]
+    if len(text) > _SNIFF_CHARS and "\n" in sample:
+        sample = sample[: sample.rindex("\n")]
+    lines = [line for line in sample.splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    for d in CSV_DELIMITERS:
+        cells = next(csv.reader([first], delimiter=d), [])
+        if len(cells) > 1 and sum(_header_columns(cells)) >= 2:
+            return d
+    try:
+        d = csv.Sniffer().sniff("\n".join(lines[:100]), delimiters=CSV_DELIMITERS).delimiter
+        if d in first:
+            return d
+    except csv.Error:
+        pass
+    return next((d for d in CSV_DELIMITERS if d in first), ",")
+
+
+def _csv_records(text: str, delimiter: str):
+    """``(line number, cells)`` of every non-blank record; the number is the record's first line in the file."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    line = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise DataError(f"line {reader.line_num}: {exc}") from None
+        if any(c.strip() for c in row):
+            yield line, row
+        line = reader.line_num + 1
+
+
+def _csv_columns(path: Path, line: int, cells: list[str]) -> tuple[int, int, int | None]:
+    """(path, label, split) column indices from a header row, or a clear error."""
+    names = [_column_name(c) for c in cells]
+    found = ", ".join(repr(c.strip()) for c in cells)
+    picked, missing, doubled = {}, [], []
+    for what, accepted in (("path", PATH_COLUMNS), ("label", LABEL_COLUMNS), ("split", SPLIT_COLUMNS)):
+        hits = [i for i, n in enumerate(names) if n in accepted]
+        if len(hits) > 1:
+            doubled.append(f"{len(hits)} {what} columns ({', '.join(repr(cells[i].strip()) for i in hits)})")
+        elif not hits and what != "split":
+            missing.append(what)
+        picked[what] = hits[0] if hits else None
+    if doubled:
+        raise DataError(f"{path}:{line}: the header row has {' and '.join(doubled)}; keep one of each")
+    if missing:
+        accepted = "; ".join(f"{what}: {', '.join(choices)}" for what, choices in
+                             (("path", PATH_COLUMNS), ("label", LABEL_COLUMNS), ("split (optional)", SPLIT_COLUMNS)))
+        raise DataError(f"{path}:{line}: the header row names no {' and no '.join(missing)} column (columns found: "
+                        f"{found}); accepted column names (any case) are {accepted}. A file without a header has "
+                        "rows of path,label[,split]")
+    return picked["path"], picked["label"], picked["split"]
+
+
+def _read_csv(path: Path) -> tuple[list[tuple[int, str, str, str]], bool, str]:
+    """``([(line, path, label, split), ...], has split column, description of the columns)``.
+
+    The first row is a header when it names a path and a label column (``PATH_COLUMNS``, ``LABEL_COLUMNS``,
+    optional ``SPLIT_COLUMNS``), or when its first cell does not look like a file (no path separator, no
+    extension, no such file): a header with unknown names is then an error listing them, never an image.
+    Otherwise the file has no header and its rows are path,label[,split]. Line numbers are the file's.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig", errors="replace")  # -sig: Excel's byte-order mark
+    except OSError as exc:
+        raise BadInputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    delimiter = _csv_delimiter(text)
+    try:
+        records = list(_csv_records(text, delimiter))
+    except DataError as exc:
+        raise DataError(f"{path}:{str(exc).removeprefix('line ')}") from None
+    if not records:
+        raise DataError(f"{path}: no rows")
+    line, first = records[0]
+    has_path, has_label, _ = _header_columns(first)
+    cell = first[0].strip()
+    looks_like_data = bool(_PATHLIKE.search(cell)) or bool(cell and (path.parent / cell).is_file())
+    if (has_path and has_label) or not looks_like_data:
+        pi, li, si = _csv_columns(path, line, first)
+        records = records[1:]
+        columns = f"{first[pi].strip()!r} and {first[li].strip()!r} columns"
+    else:
+        pi, li, si = 0, 1, (2 if len(first) > 2 else None)
+        columns = "path,label" + (",split" if si is not None else "") + " rows"
+    if not records:
+        raise DataError(f"{path}: no rows after the header")
+    shown = "\t" if delimiter == "\t" else delimiter
+    entries = []
+    for n, row in records:
+        if len(row) <= max(pi, li) or not row[pi].strip() or not row[li].strip():
+            raise DataError(f"{path}:{n}: expected {columns} separated by {shown!r}, got {shown.join(row)!r}")
+        split = row[si].strip().lower() if si is not None and len(row) > si else ""
+        if si is not None and split not in ("train", "test", "val"):
+            raise DataError(f"{path}:{n}: split must be train, val or test, got {split!r}")
+        entries.append((n, row[pi].strip(), row[li].strip(), "test" if split == "val" else split))
+    return entries, si is not None, columns
+
+
 def _from_csv(path: Path, test_fraction: float, seed: int) -> DataSplits:
     if not path.is_file():
         raise BadInputError(f"CSV file not found: {path}")
-    with open(path, newline="", encoding="utf-8", errors="replace") as f:
-        rows = list(csv.reader(f))
-    rows = [r for r in rows if r and any(x.strip() for x in r)]
-    header = [x.strip().lower() for x in rows[0]] if rows else []
-    if header[:2] == ["path", "label"]:
-        rows = rows[1:]
-    else:
-        header = ["path", "label", "split"][: len(rows[0])] if rows else []
-    if not rows:
-        raise DataError(f"{path}: no rows")
-    has_split = "split" in header
+    rows, has_split, _ = _read_csv(path)
     entries = []
-    for n, r in enumerate(rows, 2 if header else 1):
-        if len(r) < 2 or not r[0].strip() or not r[1].strip():
-            raise DataError(f"{path}:{n}: expected path,label[,split], got {','.join(r)!r}")
-        p = Path(r[0].strip())
+    for _, p, label, split in rows:
+        p = Path(p)
         p = p if p.is_absolute() else Path(os.path.abspath(path.parent / p))
-        split = r[header.index("split")].strip().lower() if has_split and len(r) > header.index("split") else ""
-        if has_split and split not in ("train", "test", "val"):
-            raise DataError(f"{path}:{n}: split must be train, val or test, got {split!r}")
-        entries.append((str(p), r[1].strip(), "test" if split == "val" else split))
+        entries.append((str(p), label, split))
     if has_split:
         train = [(p, c) for p, c, s in entries if s == "train"]
         test = [(p, c) for p, c, s in entries if s == "test"]
@@ -300,7 +435,7 @@ def _from_csv(path: Path, test_fraction: float, seed: int) -> DataSplits:
     full = Split([p for p, _, _ in entries], np.asarray([index[c] for _, c, _ in entries], dtype=np.int64))
     if len(classes) < 2:
         raise DataError(f"{path}: only one class ({classes[0]}); a classifier needs at least two")
-    train, test = _stratified(full, classes, test_fraction, seed)
+    train, test = stratified_split(full, classes, test_fraction, seed, option="--test-fraction")
     splits = DataSplits(path.stem, classes, train, test, f"csv(test_fraction={test_fraction})")
     splits.fingerprint_extra = f"test_fraction={test_fraction},seed={seed}"
     return splits

@@ -2,7 +2,8 @@
 
 Looked up in ``$TRANSFERLAB_FASHION_MNIST``, Debian's ``dataset-fashion-mnist`` package
 (``/usr/share/datasets/fashion-mnist``) and transferlab's cache, where torchvision's
-``FashionMNIST(download=True)`` puts it (``python -m transferlab.data.fashion_mnist --ensure``).
+``FashionMNIST(download=True)`` puts it (``python -m transferlab.data.fashion_mnist --ensure``):
+``transferlab.runtime.cache_dir("FashionMNIST")``, which ``$TRANSFERLAB_CACHE`` moves.
 """
 from __future__ import annotations
 
@@ -14,22 +15,28 @@ from pathlib import Path
 
 import numpy as np
 
+from transferlab.data import splits
 from transferlab.errors import DataError
+from transferlab.runtime import cache_dir
 
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("TRANSFERLAB_CACHE", Path.home() / ".cache" / "transferlab"))
+CACHE_KIND = "FashionMNIST"  # torchvision's FashionMNIST(root) keeps its files in root/FashionMNIST/raw
+
+
+def cache_folder() -> Path:
+    """Where ``--ensure`` downloads to: ``transferlab.runtime.cache_dir("FashionMNIST")`` (``$TRANSFERLAB_CACHE``)."""
+    return cache_dir(CACHE_KIND)
 
 
 def candidate_dirs() -> list[Path]:
     dirs = []
     if os.environ.get("TRANSFERLAB_FASHION_MNIST"):
         dirs.append(Path(os.environ["TRANSFERLAB_FASHION_MNIST"]))
-    dirs += [Path("/usr/share/datasets/fashion-mnist"), cache_root() / "FashionMNIST" / "raw"]
+    dirs += [Path("/usr/share/datasets/fashion-mnist"), cache_folder() / "raw"]
     return dirs
 
 
@@ -73,18 +80,9 @@ def load_arrays() -> dict[str, tuple[np.ndarray, np.ndarray]]:
             for split, (img, lab) in FILES.items()}
 
 
-def balanced_indices(labels: np.ndarray, per_class: int | None, seed: int) -> np.ndarray:
-    """``per_class`` random indices of every class (all indices when None), sorted."""
-    if per_class is None:
-        return np.arange(len(labels))
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        if per_class > len(idx):
-            raise DataError(f"--per-class {per_class} is more than the {len(idx)} images of class {CLASSES[c]!r}")
-        chosen.append(rng.choice(idx, size=per_class, replace=False))
-    return np.sort(np.concatenate(chosen))
+def balanced_indices(labels: np.ndarray, per_class: int | None, seed: int, *, what: str = "training") -> np.ndarray:
+    """``per_class`` random indices of every class (all indices when None), sorted; see ``data.splits``."""
+    return splits.balanced_indices(labels, per_class, seed, CLASSES, what=what)
 
 
 def ensure() -> Path:
@@ -95,8 +93,8 @@ def ensure() -> Path:
         pass
     from torchvision.datasets import FashionMNIST
 
-    root = cache_root()
-    print(f"downloading Fashion-MNIST with torchvision into {root} ...")
+    root = cache_folder().parent  # torchvision appends the class name, FashionMNIST
+    print(f"downloading Fashion-MNIST with torchvision into {cache_folder()} ...")
     FashionMNIST(str(root), train=True, download=True)
     FashionMNIST(str(root), train=False, download=True)
     return locate()

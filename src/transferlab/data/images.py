@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own default limit (about 9459 x 9459)
+from transferlab.data.config import DEFAULT_MAX_PIXELS
 
 
 class BadImage(Exception):
@@ -65,6 +65,28 @@ def open_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS, dr
     except BaseException:
         im.close()
         raise
+
+
+def probe_image(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be an image, from its header alone (missing, empty, not an image), or None.
+
+    Cheap (no pixel data is decoded), so a command can check a whole training set before it starts;
+    files whose pixel data is damaged are only found when decoded (``open_image``)."""
+    path = os.fspath(path)
+    try:
+        if os.path.getsize(path) == 0:
+            return "empty file (0 bytes)"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path):
+                pass
+    except UnidentifiedImageError:
+        return "not an image (format not recognised)"
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or exc}"
+    except Exception as exc:  # noqa: BLE001 - a header Pillow chokes on: the decoder would too
+        return f"unreadable image header ({exc.__class__.__name__})"
+    return None
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
