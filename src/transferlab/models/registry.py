@@ -197,7 +197,7 @@ def create_backbone(name: str, pretrained: bool = True, weights: str | os.PathLi
 
 
 def resolve_name(name: str) -> tuple[str, str]:
-    """Split a model name into (source, architecture); unknown names raise with close matches."""
+    """Split a model name into (source, architecture); unknown names raise with close matches that load."""
     if not name or not name.strip():
         raise BadInputError("empty model name")
     name = name.strip()
@@ -208,11 +208,11 @@ def resolve_name(name: str) -> tuple[str, str]:
             import timm
 
             if not timm.is_model(arch):
-                raise BadInputError(_unknown(name, [f"timm:{n}" for n in timm.list_models()]))
+                raise BadInputError(_unknown(name))
             return "timm", arch
         if prefix in ("torchvision", "tv"):
             if arch not in _torchvision_names():
-                raise BadInputError(_unknown(name, [f"torchvision:{n}" for n in _torchvision_names()]))
+                raise BadInputError(_unknown(name))
             return "torchvision", arch
         raise BadInputError(f"unknown model source {prefix!r} in {name!r}; use timm:NAME or torchvision:NAME")
     if name in OFFLINE_MODELS:
@@ -223,14 +223,38 @@ def resolve_name(name: str) -> tuple[str, str]:
         return "timm", name
     if name in _torchvision_names():
         return "torchvision", name
-    candidates = list(OFFLINE_MODELS) + timm.list_models() + [f"torchvision:{n}" for n in _torchvision_names()]
-    raise BadInputError(_unknown(name, candidates))
+    raise BadInputError(_unknown(name))
 
 
-def _unknown(name: str, candidates: list[str]) -> str:
-    bare = {c.split(":", 1)[-1]: c for c in candidates}
-    close = difflib.get_close_matches(name.split(":", 1)[-1], list(bare), n=6, cutoff=0.6)
-    hint = f" Did you mean: {', '.join(bare[c] for c in close)}?" if close else ""
+def _timm_pretrained() -> set[str]:
+    """timm architectures that have pretrained weights (``arch.tag`` names, tags dropped)."""
+    import timm
+
+    return {n.split(".", 1)[0] for n in timm.list_models(pretrained=True)}
+
+
+def suggestions(name: str) -> tuple[list[str], list[str]]:
+    """(offline names, online names) close to ``name``: only names that can load (offline weights, or
+    pretrained weights timm / torchvision can download); offline ones with a looser match."""
+    bare = name.split(":", 1)[-1].strip().lower()
+    offline = sorted(difflib.get_close_matches(bare, list(OFFLINE_MODELS), n=3, cutoff=0.5), key=list(OFFLINE_MODELS).index)
+    online = {f"timm:{n}": n for n in _timm_pretrained()}
+    online.update({f"torchvision:{n}": n for n in _torchvision_names()})
+    by_bare: dict[str, list[str]] = {}
+    for full, arch in online.items():
+        by_bare.setdefault(arch.lower(), []).append(full)
+    close = difflib.get_close_matches(bare, list(by_bare), n=5, cutoff=0.6)
+    return offline, [full for c in close for full in sorted(by_bare[c])][:5]
+
+
+def _unknown(name: str) -> str:
+    offline, online = suggestions(name)
+    hints = []
+    if offline:
+        hints.append(", ".join(offline) + " (offline)")
+    if online:
+        hints.append("with internet: " + ", ".join(online))
+    hint = f" Did you mean {'; or '.join(hints)}?" if hints else ""
     return (f"unknown model {name!r}.{hint} Offline models: {', '.join(OFFLINE_MODELS)}; "
             "`transferlab models` lists them and explains timm:/torchvision: names.")
 
@@ -242,6 +266,12 @@ def _torchvision_names() -> list[str]:
 
 
 def _build(source: str, arch: str, download: bool, display: str) -> nn.Module:
+    if download and source == "timm" and arch not in _timm_pretrained():
+        offline, online = suggestions(arch)
+        alternatives = offline + [n for n in online if n.startswith("timm:")]
+        raise BadInputError(f"timm has no pretrained weights for {display!r}"
+                            + (f" (these have: {', '.join(alternatives)})" if alternatives else "")
+                            + "; use --weights FILE, or --transfer 0 to train it from scratch")
     try:
         if source == "timm":
             import timm

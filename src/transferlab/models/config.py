@@ -1,0 +1,65 @@
+"""The backbone options shared by every command that runs a network, and the ``layers``/``classify`` configs."""
+from __future__ import annotations
+
+from pydantic import field_validator
+
+from transferlab.runtime import check_device_name
+from transferlab.schema import Config, option
+
+DEFAULT_MODEL = "efficientnet_lite0"
+
+
+class ModelOptions(Config):
+    """Which network, with which weights, at which input size, on which device."""
+
+    model: str = option(DEFAULT_MODEL, "backbone: an offline model (efficientnet_lite0/1/2, mobilenet_v2), "
+                                       "timm:NAME or torchvision:NAME (`transferlab models` lists them)",
+                        group="model", metavar="NAME")
+    weights: str | None = option(None, "load this state dict (.pth/.pt/.safetensors) instead of the default weights",
+                                 group="model", metavar="FILE", default_text="the model's pretrained weights")
+    image_size: int | None = option(None, "input size in pixels (the model's resize/crop ratio is kept)", ge=16,
+                                    group="model", metavar="PX", default_text="the model's own")
+    device: str | None = option(None, "cpu, cuda, cuda:N or mps", runtime=True, group="model",
+                                default_text="cuda when available, else cpu")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value):
+        return check_device_name(value)
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value):
+        if not str(value).strip():
+            raise ValueError("must name a model (`transferlab models` lists them)")
+        return str(value).strip()
+
+
+class ModelsConfig(Config):
+    """``transferlab models``: the backbones that work offline, and how to name any other."""
+
+    command = "models"
+    quiet: bool = option(False, "no progress lines on stderr", runtime=True)
+
+
+class LayersConfig(Config):
+    """``transferlab layers MODEL``: what ``--layers`` can tap, or the blocks ``--transfer``/``--freeze`` count."""
+
+    command = "layers"
+    model: str = option(..., "backbone name (see `transferlab models`)", positional=True, metavar="MODEL")
+    layers: str = option("all", "the selection to show: all, stages, last, NAME,NAME,... or re:PATTERN",
+                         metavar="SPEC")
+    blocks: bool = option(False, "show the ordered blocks that --transfer K / --freeze K count instead")
+    image_size: int | None = option(None, "input size in pixels (changes the map sizes shown)", ge=16, metavar="PX",
+                                    default_text="the model's own")
+    quiet: bool = option(False, "no progress lines on stderr", runtime=True)
+
+
+class ClassifyConfig(ModelOptions):
+    """``transferlab classify IMAGE...``: ImageNet top-k labels, the check that weights and preprocessing are right."""
+
+    command = "classify"
+    images: list[str] = option(..., "image files", positional=True, nargs="+", metavar="IMAGE")
+    top_k: int = option(5, "labels shown per image", ge=1, hidden=("--top",), metavar="K")
+    batch_size: int = option(32, "images per forward pass", ge=1)
+    quiet: bool = option(False, "no progress lines on stderr", runtime=True)
