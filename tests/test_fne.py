@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import HYMENOPTERA, run_cli
-from transferlab.embed.extract import EmbedConfig, embed
-from transferlab.embed.store import FeatureSet
+from transferlab.fne.pipeline import embed
+from transferlab.fne.store import FeatureSet
 
 FAST = ["--model", "efficientnet_lite0", "--image-size", "64", "--quiet", "--workers", "0"]
 
@@ -59,32 +59,30 @@ def test_strict_makes_a_bad_file_an_error(dirty_folder, tmp_path, capsys):
 
 
 def test_cache_makes_reruns_instant_and_identical_and_any_change_misses(small_folder, tmp_path):
-    config = EmbedConfig(data=str(small_folder), layers="stages", image_size=64, workers=0, progress=False)
-    first = embed(config, out_dir=tmp_path / "a")
-    second = embed(config, out_dir=tmp_path / "b")
+    options = dict(layers="stages", image_size=56, workers=0, quiet=True)  # a size no other test extracts
+    first = embed(small_folder, out=tmp_path / "a", **options)
+    second = embed(small_folder, out=tmp_path / "b", **options)
     assert first.cached == {"train": False, "test": False} and second.cached == {"train": True, "test": True}
     np.testing.assert_array_equal(first.train.features, second.train.features)
-    changed = embed(EmbedConfig(data=str(small_folder), layers="last", image_size=64, workers=0, progress=False))
+    changed = embed(small_folder, **{**options, "layers": "last"})
     assert changed.cached == {"train": False, "test": False}
-    resized = embed(EmbedConfig(data=str(small_folder), layers="stages", image_size=72, workers=0, progress=False))
+    resized = embed(small_folder, **{**options, "image_size": 60})
     assert resized.cached == {"train": False, "test": False}
 
 
 def test_a_changed_file_invalidates_the_cache(small_folder, tmp_path):
     root = tmp_path / "copy"
     shutil.copytree(small_folder, root)
-    config = EmbedConfig(data=str(root), layers="last", image_size=64, workers=0, progress=False)
-    embed(config)
+    options = dict(layers="last", image_size=64, workers=0, quiet=True)
+    embed(root, **options)
     victim = next((root / "val" / "ants").glob("*.jpg"))
     victim.write_bytes(next((root / "val" / "bees").glob("*.jpg")).read_bytes())
-    assert embed(config).cached == {"train": True, "test": False}
+    assert embed(root, **options).cached == {"train": True, "test": False}
 
 
 def test_workers_give_the_same_features_as_the_main_process(small_folder):
-    a = embed(EmbedConfig(data=str(small_folder), layers="last", image_size=64, workers=0, progress=False,
-                          use_cache=False))
-    b = embed(EmbedConfig(data=str(small_folder), layers="last", image_size=64, workers=2, progress=False,
-                          use_cache=False))
+    a = embed(small_folder, layers="last", image_size=64, workers=0, quiet=True, use_cache=False)
+    b = embed(small_folder, layers="last", image_size=64, workers=2, quiet=True, use_cache=False)
     np.testing.assert_allclose(a.test.features, b.test.features, rtol=1e-5, atol=1e-5)
     assert a.test.paths == b.test.paths
 
@@ -110,7 +108,7 @@ def test_embed_then_probe_with_layer_comparison(small_folder, tmp_path, capsys):
 
 def test_probe_of_an_incomplete_run_is_a_clear_error(tmp_path, capsys):
     code, _, err = run_cli(["probe", tmp_path], capsys)
-    assert code == 2 and "not a complete embed run" in err
+    assert code == 2 and "not a complete embed or fne run" in err and "it has no run.json" in err
 
 
 def test_unwritable_output_directory(small_folder, tmp_path, capsys):
@@ -145,9 +143,8 @@ def test_a_killed_embed_leaves_nothing_a_later_run_would_trust(small_folder, tmp
     import time
 
     out, cache = tmp_path / "run", tmp_path / "cache"
-    code = ("from transferlab.embed.extract import EmbedConfig, embed\n"
-            f"embed(EmbedConfig(data={str(small_folder)!r}, layers='all', image_size=64, workers=0, progress=False), "
-            f"out_dir={str(out)!r})\n")
+    code = ("from transferlab.fne.pipeline import embed\n"
+            f"embed({str(small_folder)!r}, layers='all', image_size=64, workers=0, quiet=True, out={str(out)!r})\n")
     env = dict(os.environ, TRANSFERLAB_CACHE=str(cache))
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
     deadline = time.time() + 60
@@ -161,14 +158,18 @@ def test_a_killed_embed_leaves_nothing_a_later_run_would_trust(small_folder, tmp
             assert f.suffix in (".npz", ".json")
             if f.suffix == ".npz":
                 assert len(FeatureSet.load(f)) > 0
+    if (out / "run.json").exists():  # the manifest says running, unless the run had really finished
+        manifest = json.loads((out / "run.json").read_text())
+        assert manifest["status"] in ("running", "complete")
+        assert all((out / f["path"]).is_file() for f in manifest["files"])
     os.environ["TRANSFERLAB_CACHE"], old = str(cache), os.environ["TRANSFERLAB_CACHE"]
     try:
-        result = embed(EmbedConfig(data=str(small_folder), layers="all", image_size=64, workers=0, progress=False),
-                       out_dir=out)
+        result = embed(small_folder, layers="all", image_size=64, workers=0, quiet=True, out=out, overwrite=True)
     finally:
         os.environ["TRANSFERLAB_CACHE"] = old
     assert len(result.train) == 24 and len(result.test) == 12
     assert json.loads((out / "embed.json").read_text())["n_train"] == 24
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"
 
 
 def test_strict_error_is_one_clear_line_with_worker_processes(dirty_folder, tmp_path, capsys):
@@ -181,7 +182,7 @@ def test_strict_error_is_one_clear_line_with_worker_processes(dirty_folder, tmp_
 
 @pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="a Linux scheduling class")
 def test_cpu_decoding_workers_run_only_in_idle_cycles():
-    code = ("import os; from transferlab.embed.extract import _lower_priority; _lower_priority(0); "
+    code = ("import os; from transferlab.fne.extract import _lower_priority; _lower_priority(0); "
             "print(os.sched_getscheduler(0) == os.SCHED_IDLE)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from transferlab.errors import BadInputError
-from transferlab.probe.fne import Discretize, Standardize, make_probe
+from transferlab.fne.transforms import Discretize, Standardize, make_probe
 
 
 def test_discretisation_matches_the_paper_example():

@@ -14,8 +14,7 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from transferlab.errors import BadInputError
-
-POSTS = ("fne", "std", "l2", "none")
+from transferlab.fne.config import FNE_THRESHOLDS, POSTS
 
 
 class Standardize(TransformerMixin, BaseEstimator):
@@ -40,7 +39,7 @@ class Standardize(TransformerMixin, BaseEstimator):
 class Discretize(TransformerMixin, BaseEstimator):
     """Map values to {-1, 0, 1}: ``> high`` -> 1, ``< low`` -> -1, otherwise 0 (the thresholds give 0)."""
 
-    def __init__(self, low: float = -0.25, high: float = 0.15):
+    def __init__(self, low: float = FNE_THRESHOLDS[0], high: float = FNE_THRESHOLDS[1]):
         self.low = low
         self.high = high
 
@@ -60,7 +59,7 @@ class Discretize(TransformerMixin, BaseEstimator):
         return out
 
 
-def make_probe(post: str = "fne", C: float = 1.0, low: float = -0.25, high: float = 0.15,
+def make_probe(post: str = "fne", C: float = 1.0, low: float = FNE_THRESHOLDS[0], high: float = FNE_THRESHOLDS[1],
                max_iter: int = 5000, seed: int = 0) -> Pipeline:
     """The post-processing + LinearSVC pipeline: ``fne`` (standardise + discretise), ``std``, ``l2`` or ``none``."""
     steps = {

@@ -1,35 +1,28 @@
-"""Train the probe on train features, evaluate on test, write the report; per-layer comparison."""
+"""Train the probe on train features, evaluate on test, write the report; per-layer comparison.
+
+``config`` is any config with the probe options (``transferlab.fne.config.ProbeOptions``: post, C,
+thresholds, max_iter, compare, seed).  The fitted probe is saved with skops (a safe format, no
+pickle) so that a finished run can predict new images.
+"""
 from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from transferlab import io as tio
-from transferlab.embed.store import FeatureSet
 from transferlab.errors import DataError
-from transferlab.probe.fne import make_probe
-from transferlab.report import evaluation_report
+from transferlab.fne.store import FeatureSet
+from transferlab.fne.transforms import Discretize, Standardize, make_probe
+from transferlab.evaluation import evaluation_report
 
 
-@dataclass
-class ProbeConfig:
-    post: str = "fne"
-    C: float = 1.0
-    low: float = -0.25
-    high: float = 0.15
-    max_iter: int = 5000
-    compare: bool = False
-    seed: int = 0
-    extra: dict = field(default_factory=dict)  # recorded in metrics.json
-
-
-def fit_predict(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, config: ProbeConfig):
+def fit_predict(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, config):
     """Fit the pipeline on train, predict test; convergence warnings are counted, not printed."""
-    pipe = make_probe(config.post, config.C, config.low, config.high, config.max_iter, config.seed)
+    low, high = config.thresholds
+    pipe = make_probe(config.post, config.C, low, high, config.max_iter, config.seed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         pipe.fit(train, y_train)
@@ -37,9 +30,10 @@ def fit_predict(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, config
     return pipe, pipe.predict(test), converged
 
 
-def run_probe(train: FeatureSet, test: FeatureSet, out_dir: str | Path, config: ProbeConfig | None = None) -> dict:
-    """The linear-SVM probe on ``train`` -> ``test``; writes metrics.json, predictions.csv, confusion.png."""
-    config = config or ProbeConfig()
+def run_probe(train: FeatureSet, test: FeatureSet, out_dir: str | Path, config, extra: dict | None = None,
+              progress: bool = True):
+    """The linear-SVM probe on ``train`` -> ``test``; writes metrics.json, predictions.csv, confusion.png
+    (and compare.csv/.png with ``config.compare``) into ``out_dir``; returns (metrics, fitted probe)."""
     out = tio.ensure_writable_dir(out_dir)
     _check_compatible(train, test)
     if len(np.unique(train.labels)) < 2:
@@ -51,25 +45,64 @@ def run_probe(train: FeatureSet, test: FeatureSet, out_dir: str | Path, config: 
     seconds = time.perf_counter() - start
     extra = {"post": config.post, "C": config.C, "dim": train.dim, "n_layers": len(train.layers),
              "layers": train.layer_names(), "svm_converged": converged, "fit_seconds": round(seconds, 3),
-             **config.extra}
+             **(extra or {})}
     if config.post == "fne":
-        extra["thresholds"] = [config.low, config.high]
+        extra["thresholds"] = list(config.thresholds)
     metrics = evaluation_report(out, test.labels, pred, train.classes, test.paths, n_train=len(train),
                                 extra=extra, skipped=train.skipped + test.skipped, scores=top,
                                 title=f"{train.meta.get('model', '')} {config.post} + linear SVM")
     if config.compare:
-        metrics["compare"] = compare_layers(train, test, out, config)
+        metrics["compare"] = compare_layers(train, test, out, config, progress)
+        metrics["files"].update({"compare": str(out / "compare.csv"), "compare_plot": str(out / "compare.png")})
         tio.write_json(out / "metrics.json", metrics)
-    return metrics
+    return metrics, pipe
 
 
-def compare_layers(train: FeatureSet, test: FeatureSet, out: Path, config: ProbeConfig) -> list[dict]:
+def save_probe(pipe, path: str | Path) -> Path:
+    """The fitted pipeline in skops' format (no pickle: loading it runs no code), atomically."""
+    import skops.io as sio
+
+    path = Path(path)
+    with tio.atomic_path(path, suffix=path.suffix) as tmp:
+        sio.dump(pipe, tmp)
+    return path
+
+
+# the only types a saved probe may hold besides scikit-learn's own
+_OWN_TYPES = {f"{c.__module__}.{c.__qualname__}" for c in (Standardize, Discretize)}
+
+
+def load_probe(path: str | Path):
+    """A probe saved by ``save_probe``; a file holding any other type is refused."""
+    import skops.io as sio
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} not found: the run has no saved probe (runs made before probes were saved "
+                        "cannot predict; run fne again)")
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+        foreign = [t for t in untrusted if t not in _OWN_TYPES and not t.startswith("sklearn.")]
+        if foreign:
+            raise DataError(f"{path} holds types a transferlab probe never has ({', '.join(foreign[:3])}); "
+                            "refusing to load it")
+        return sio.load(path, trusted=untrusted)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged file: say so
+        raise DataError(f"{path} is not a readable probe ({exc.__class__.__name__}: {exc})") from None
+
+
+def compare_layers(train: FeatureSet, test: FeatureSet, out: Path, config, progress: bool = True) -> list[dict]:
     """Accuracy of every tapped layer alone and of the full concatenation (the FNE paper's table)."""
+    import sys
+
     from tqdm.auto import tqdm
 
     rows = []
     names = train.layer_names()
-    for name in tqdm(names, desc="per-layer probes", unit="layer", leave=False):
+    for name in tqdm(names, desc="per-layer probes", unit="layer", leave=False, disable=not progress,
+                     file=sys.stderr):
         _, pred, _ = fit_predict(train.columns(name), train.labels, test.columns(name), config)
         layer = next(lyr for lyr in train.layers if lyr["name"] == name)
         rows.append({"layer": name, "dim": layer["end"] - layer["start"],

@@ -1,7 +1,8 @@
 """Feature store: features + labels + paths + layer boundaries + metadata in one atomic ``.npz``.
 
 A ``FeatureSet`` is one split.  ``cache_path(key)`` is where a split's features live in the
-shared cache (``$TRANSFERLAB_CACHE/features``, default ``~/.cache/transferlab/features``); the
+shared cache (``transferlab.runtime.cache_dir("features")``: ``$TRANSFERLAB_CACHE/features``, default
+``~/.cache/transferlab/features``); the
 key digests the model, weights, layers, preprocessing and the exact file list, so any change
 misses the cache and a rerun of the same thing is instant.  Files are written to a temporary
 name and renamed, so a killed run leaves nothing a later run would trust.
@@ -52,6 +53,35 @@ class FeatureSet:
             raise DataError(f"layers not in this feature set: {unknown}; it has {self.layer_names()}")
         return np.concatenate([self.features[:, by_name[n]["start"]:by_name[n]["end"]] for n in names], axis=1)
 
+    def select(self, names: list[str]) -> "FeatureSet":
+        """The feature set restricted to the named layers, in the order given."""
+        by_name = {layer["name"]: layer for layer in self.layers}
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise DataError(f"layers not in this feature set: {', '.join(unknown)}; it has "
+                            f"{', '.join(self.layer_names()[:12])}{' ...' if len(self.layers) > 12 else ''}")
+        return self._take([by_name[n] for n in names], None)
+
+    def select_taps(self, taps: list) -> "FeatureSet":
+        """The columns of ``taps`` (``Tap`` objects or dicts, matched by module, call and port) from a
+        feature set holding a superset of them, labelled as those taps."""
+        by_id = {_tap_id(layer): layer for layer in self.layers}
+        missing = [t for t in taps if _tap_id(t) not in by_id]
+        if missing:
+            raise DataError(f"layers not in this feature set: {[_tap_id(t) for t in missing][:5]}")
+        return self._take([by_id[_tap_id(t)] for t in taps], [t if isinstance(t, dict) else t.to_dict() for t in taps])
+
+    def _take(self, chosen: list[dict], relabel: list[dict] | None) -> "FeatureSet":
+        blocks, layers, start = [], [], 0
+        for i, layer in enumerate(chosen):
+            width = layer["end"] - layer["start"]
+            blocks.append(self.features[:, layer["start"]:layer["end"]])
+            base = {k: v for k, v in (relabel[i] if relabel else layer).items() if k not in ("start", "end")}
+            layers.append(dict(base, start=start, end=start + width))
+            start += width
+        features = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
+        return FeatureSet(features, self.labels, self.paths, self.classes, layers, self.skipped, dict(self.meta))
+
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         meta = dict(self.meta, format_version=FORMAT_VERSION, classes=self.classes, layers=self.layers,
@@ -76,9 +106,15 @@ class FeatureSet:
         return cls(features, labels, paths, meta.pop("classes"), meta.pop("layers"), meta.pop("skipped"), meta)
 
 
+def _tap_id(t) -> tuple:
+    d = t if isinstance(t, dict) else t.to_dict()
+    return d["module"], int(d["call"]), d["port"]
+
+
 def cache_dir() -> Path:
-    root = Path(os.environ.get("TRANSFERLAB_CACHE", Path.home() / ".cache" / "transferlab"))
-    return root / "features"
+    from transferlab.runtime import cache_dir as runtime_cache_dir
+
+    return runtime_cache_dir("features")
 
 
 def cache_key(**parts) -> str:

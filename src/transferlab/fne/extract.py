@@ -1,45 +1,29 @@
 """Feature extraction: one forward pass per batch, every tapped layer pooled on the fly.
 
-``extract_split`` streams a split through the network (DataLoader workers decode and resize,
+``extract_splits`` streams splits through the network (DataLoader workers decode and resize,
 ``inference_mode``, channels_last, CUDA + autocast when there is a GPU) and keeps only pooled
-vectors, so memory is O(batch).  ``embed`` adds the cache and the run folder around it.
+vectors, so memory is O(batch).  ``extract_features`` adds the feature cache around it; the run
+folder is ``transferlab.fne.pipeline``'s.
 """
 from __future__ import annotations
 
 import contextlib
 import sys
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from transferlab import io as tio
+from transferlab.data.config import DEFAULT_MAX_PIXELS
 from transferlab.data.datasets import DataSplits, ImageDataset, SkippingLoader, Split, collate_skipping
-from transferlab.data.images import DEFAULT_MAX_PIXELS
-from transferlab.embed.store import FeatureSet, cache_dir, cache_key, cache_path, link_or_copy, remove_stale_temporaries
 from transferlab.errors import DataError
+from transferlab.fne.config import EmbedConfig
+from transferlab.fne.results import EmbedResult
+from transferlab.fne.store import FeatureSet, cache_dir, cache_key, cache_path, remove_stale_temporaries
 from transferlab.models.registry import Backbone, Preprocessing, create_backbone
 from transferlab.models.taps import Tap, TapRecorder, resolve_layers
-
-
-@dataclass
-class EmbedConfig:
-    data: str | None = None
-    model: str = "efficientnet_lite0"
-    weights: str | None = None
-    layers: str = "all"
-    image_size: int | None = None
-    batch_size: int = 32
-    workers: int | None = None
-    device: str | None = None
-    strict: bool = False
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    use_cache: bool = True
-    progress: bool = True
-    dataset_options: dict = field(default_factory=dict)  # test_fraction, seed, per_class, lists, images
+from transferlab.runtime import default_workers, pick_device
 
 
 def prepare_model(backbone: Backbone, device: torch.device) -> torch.nn.Module:
@@ -65,9 +49,7 @@ def extract_splits(backbone: Backbone, taps: list[Tap], parts: list[Split], spli
                    device: torch.device | None = None, strict: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
                    progress: bool = True, desc: str = "extract") -> list[FeatureSet]:
     """Several splits in ONE streaming pass (one DataLoader: no second worker start-up or pipeline fill)."""
-    from transferlab.options import default_workers
-
-    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or pick_device(None)
     workers = default_workers(workers)
     model = prepare_model(backbone, device)
     combined = Split([p for part in parts for p in part.paths], np.concatenate([part.labels for part in parts]))
@@ -128,34 +110,13 @@ def _lower_priority(_worker_id: int) -> None:
         pass
 
 
-@dataclass
-class EmbedResult:
-    train: FeatureSet
-    test: FeatureSet
-    splits: DataSplits
-    run_dir: Path | None
-    cached: dict  # split -> bool (True when read from the cache)
-    seconds: float
-
-    @property
-    def skipped(self) -> list[dict]:
-        return self.train.skipped + self.test.skipped
-
-
-def embed(config: EmbedConfig, out_dir: str | Path | None = None, splits: DataSplits | None = None,
-          backbone: Backbone | None = None) -> EmbedResult:
-    """Extract (or read from the cache) train and test features; write them into ``out_dir``."""
-    from transferlab.data.datasets import load_dataset
-    from transferlab.options import pick_device
-
+def extract_features(config: EmbedConfig, splits: DataSplits, backbone: Backbone | None = None,
+                     taps: list[Tap] | None = None) -> EmbedResult:
+    """Train and test features of ``config``'s layers: read from the cache, or extracted (and cached)."""
     start = time.perf_counter()
-    if out_dir is not None:
-        out_dir = tio.ensure_writable_dir(out_dir)
-    if splits is None:
-        splits = load_dataset(config.data, **config.dataset_options)
     backbone = backbone or create_backbone(config.model, weights=config.weights)
     preprocessing = backbone.preprocessing.with_size(config.image_size)
-    taps = resolve_layers(backbone, config.layers, size=preprocessing.input_size)
+    taps = taps or resolve_layers(backbone, config.layers, size=preprocessing.input_size)
     device = pick_device(config.device)
     remove_stale_temporaries(cache_dir())
     result, cached, keys = {}, {}, {}
@@ -175,7 +136,7 @@ def embed(config: EmbedConfig, out_dir: str | Path | None = None, splits: DataSp
     if missing:
         extracted = extract_splits(backbone, taps, [getattr(splits, name) for name in missing], splits, preprocessing,
                                    batch_size=config.batch_size, workers=config.workers, device=device,
-                                   strict=config.strict, max_pixels=config.max_pixels, progress=config.progress,
+                                   strict=config.strict, max_pixels=config.max_pixels, progress=not config.quiet,
                                    desc=" + ".join(missing) + " features")
         for name, fs in zip(missing, extracted):
             fs.meta = {"model": backbone.name, "weights": backbone.weights_id, "preprocessing": preprocessing.to_dict(),
@@ -188,16 +149,6 @@ def embed(config: EmbedConfig, out_dir: str | Path | None = None, splits: DataSp
         if config.strict and fs.skipped:
             s = fs.skipped[0]
             raise DataError(f"bad image (--strict): {s['path']}: {s['reason']}")
-        if out_dir is not None:
-            target = Path(out_dir) / f"features-{split_name}.npz"
-            link_or_copy(cache_path(keys[split_name]), target) if config.use_cache else fs.save(target)
-    seconds = time.perf_counter() - start
-    res = EmbedResult(result["train"], result["test"], splits, Path(out_dir) if out_dir else None, cached, seconds)
-    if out_dir is not None:
-        tio.write_json(Path(out_dir) / "embed.json", {
-            "model": backbone.name, "weights": backbone.weights_id, "layers": config.layers,
-            "n_layers": len(taps), "dim": res.train.dim, "preprocessing": preprocessing.to_dict(),
-            "dataset": splits.summary(), "classes": splits.classes, "n_train": len(res.train),
-            "n_test": len(res.test), "skipped": res.skipped, "ignored": splits.ignored,
-            "cached": cached, "seconds": round(seconds, 3)})
-    return res
+    return EmbedResult(train=result["train"], test=result["test"], splits=splits, config=config, cached=cached,
+                       seconds=time.perf_counter() - start, cache_keys=keys, taps=taps, preprocessing=preprocessing,
+                       backbone=backbone)

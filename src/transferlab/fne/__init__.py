@@ -1,0 +1,34 @@
+"""Full-network embedding (FNE): pooled activations of many layers, post-processed, and a linear SVM.
+
+- ``config``: the typed options (``EmbedConfig``, ``ProbeConfig``, ``FNEConfig``);
+- ``extract``: one streaming forward pass per batch, every tap pooled on the fly; ``store``: the
+  atomic feature cache (``FeatureSet``);
+- ``transforms``: ``Standardize``, ``Discretize``, ``make_probe`` (scikit-learn); ``probe``: fit,
+  evaluate, per-layer comparison;
+- ``pipeline``: ``embed`` and ``fne``, used by the CLI, the sweep and ``tl.embed`` / ``tl.fne``.
+
+The package itself is callable: ``transferlab.fne(data, **options)`` is ``pipeline.fne``.
+
+Names are imported lazily (``transferlab --help`` must not load torch).
+"""
+
+_EXPORTS = {
+    "EmbedConfig": "config", "ProbeConfig": "config", "FNEConfig": "config",
+    "embed": "pipeline", "fne": "pipeline", "probe": "pipeline",
+    "EmbedResult": "results", "FNERun": "results",
+    "FeatureSet": "store", "Standardize": "transforms", "Discretize": "transforms", "make_probe": "transforms",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(f"transferlab.fne.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+from transferlab._callable import callable_package  # noqa: E402
+
+callable_package(__name__, "transferlab.fne.pipeline:fne")

@@ -1,0 +1,115 @@
+"""``transferlab embed``, ``probe`` and ``fne``: thin doors onto ``transferlab.fne.pipeline``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from transferlab.cli_args import add_config_arguments, add_output_arguments, config_from_args
+from transferlab.fne.config import EmbedConfig, FNEConfig, ProbeConfig
+
+GROUPS = ("dataset", "model", "extraction", "probe", "run")
+
+
+def _groups(parser) -> dict:
+    return {title: parser.add_argument_group(title) for title in GROUPS}
+
+
+def fill_embed(p) -> None:
+    p.description = ("One forward pass per batch collects the pooled activations of every tapped layer; features are "
+                     "cached by model, weights, layers, preprocessing and the exact file list. Writes "
+                     "features-train.npz, features-test.npz, embed.json and run.json into --out.")
+    p.epilog = ("examples:\n  transferlab embed --data fashion-mnist --per-class 100 --image-size 96 --out runs/emb\n"
+                "  transferlab probe runs/emb --compare")
+    add_config_arguments(p, EmbedConfig, groups=_groups(p))
+    add_output_arguments(p)
+    p.set_defaults(func=run_embed)
+
+
+def fill_probe(p) -> None:
+    p.description = ("Post-process (FNE by default) the features of an `embed` run and train a linear SVM on the "
+                     "train features; evaluate on test: metrics.json, predictions.csv, confusion.png, probe.skops.")
+    p.epilog = ("examples:\n  transferlab probe runs/emb --post fne --C 1.0 --json\n"
+                "  transferlab probe runs/emb --layers bn2,blocks.5.3.bn2 --out runs/emb-two-layers")
+    add_config_arguments(p, ProbeConfig, groups={t: p.add_argument_group(t) for t in ("probe", "dataset", "run")})
+    add_output_arguments(p)
+    p.set_defaults(func=run_probe_cmd)
+
+
+def fill_fne(p) -> None:
+    p.description = ("Extract (cached) the pooled activations of every layer, post-process them (FNE: standardise, "
+                     "discretise) and train and evaluate a linear SVM. Writes metrics.json, predictions.csv, "
+                     "confusion.png, the features, probe.skops (for `transferlab predict`) and run.json into --out.")
+    p.epilog = ("examples:\n  transferlab fne --data fashion-mnist --per-class 100 --image-size 96 --compare\n"
+                "  transferlab fne --data path/to/images --layers last --out runs/last --json")
+    add_config_arguments(p, FNEConfig, groups=_groups(p))
+    add_output_arguments(p)
+    p.set_defaults(func=run_fne)
+
+
+PARSERS = {"embed": fill_embed, "probe": fill_probe, "fne": fill_fne}
+
+
+def report(metrics: dict, as_json: bool, header: list[str]) -> None:
+    """The run's results on stdout: one JSON object, or a readable summary."""
+    from transferlab.fne.probe import compare_table
+    from transferlab.evaluation import summary_lines
+
+    if as_json:
+        print(json.dumps(metrics, default=str))
+        return
+    for line in header + summary_lines(metrics, list(metrics["per_class"])):
+        print(line)
+    for w in metrics.get("warnings", []):
+        print(f"warning: {w}")
+    if "compare" in metrics:
+        print("per-layer accuracy (layer, dim, accuracy):")
+        for line in compare_table(metrics["compare"]):
+            print(line)
+        print(f"table: {metrics['files']['compare']}   plot: {metrics['files']['compare_plot']}")
+    print(f"report: {metrics['files']['metrics']}   confusion matrix: {metrics['files']['confusion']}")
+
+
+def run_embed(args) -> int:
+    from transferlab.fne.pipeline import embed
+
+    config = config_from_args(EmbedConfig, args)
+    if config.out is None:
+        from transferlab.runs import default_run_dir
+
+        config = config.replace(out=str(default_run_dir("embed", config.data or config.train_list, config.model,
+                                                         config.layers)))
+    result = embed(config=config)
+    if args.json:
+        print(json.dumps(result.to_dict(), default=str))
+        return 0
+    print(result.splits.summary())
+    print(f"{result.n_layers} layers, {result.dim} features per image "
+          f"({'from cache' if all(result.cached.values()) else f'{result.seconds:.1f} s'})")
+    for s in result.skipped:
+        print(f"skipped {s['path']}: {s['reason']}")
+    print(f"features in {result.run_dir} (features-train.npz, features-test.npz, embed.json); "
+          f"next: transferlab probe {result.run_dir}")
+    return 0
+
+
+def run_probe_cmd(args) -> int:
+    from transferlab.fne.pipeline import probe
+
+    config = config_from_args(ProbeConfig, args)
+    result = probe(config=config)
+    m = result.metrics
+    report(m, args.json, [f"{m.get('model')} on {m.get('dataset')}: {m['n_layers']} layers, {m['dim']} features, "
+                          f"post={config.post}"])
+    return 0
+
+
+def run_fne(args) -> int:
+    from transferlab.fne.pipeline import fne
+
+    config = config_from_args(FNEConfig, args)
+    result = fne(config=config)
+    m = result.metrics
+    splits = result.features.splits
+    report(m, args.json, [splits.summary(), f"{m['model']}: {m['n_layers']} layers ({config.layers}), {m['dim']} "
+                                            f"features, post={config.post}", f"run folder: {Path(result.run_dir)}"])
+    return 0

@@ -1,0 +1,85 @@
+"""The typed configs of the FNE capability: extraction (``embed``), the probe, and the one-shot ``fne``."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import model_validator
+
+from transferlab.data.config import DataOptions
+from transferlab.models.config import ModelOptions
+from transferlab.schema import Config, option
+
+POSTS = ("fne", "std", "l2", "none")
+FNE_THRESHOLDS = (-0.25, 0.15)  # Garcia-Gasulla et al. 2018: > 0.15 -> 1, < -0.25 -> -1, else 0
+
+
+class RunOptions(Config):
+    """Where a run writes its folder, and how it talks."""
+
+    out: str | None = option(None, "run folder", runtime=True, group="run", metavar="DIR")
+    overwrite: bool = option(False, "replace the run already in --out (its files are removed first)", runtime=True,
+                             group="run")
+    quiet: bool = option(False, "no progress bars or progress lines on stderr", runtime=True, group="run")
+
+
+class ExtractOptions(Config):
+    """Which layers are tapped and how the images are batched."""
+
+    layers: str = option("all", "all (every conv/FC activation: the full-network embedding), stages, last "
+                                "(pre-logits), a comma list of module names (NAME@K for the K-th call) or re:PATTERN",
+                         group="extraction", metavar="SPEC")
+    batch_size: int = option(32, "images per forward pass", ge=1, group="extraction")
+    use_cache: bool = option(True, "read and write the feature cache", negate="--no-cache", runtime=True,
+                             group="extraction")
+
+    @model_validator(mode="after")
+    def _layers_given(self):
+        if not str(self.layers).strip():
+            raise ValueError("layers (--layers) must not be empty: give all, stages, last, names or re:PATTERN")
+        return self
+
+
+class EmbedConfig(RunOptions, ExtractOptions, ModelOptions, DataOptions):
+    """``transferlab embed`` / ``tl.embed``: pooled activations of the tapped layers, cached."""
+
+    command = "embed"
+
+
+class ProbeOptions(Config):
+    """Post-processing of the features and the linear SVM."""
+
+    post: Literal["fne", "std", "l2", "none"] = option(
+        "fne", "post-processing: fne (standardise + discretise), std, l2 or none", group="probe")
+    C: float = option(1.0, "LinearSVC regularisation C", gt=0, group="probe", flag="--C")
+    thresholds: tuple[float, float] = option(FNE_THRESHOLDS, "FNE discretisation thresholds", nargs=2,
+                                             metavar=("LOW", "HIGH"), group="probe")
+    max_iter: int = option(5000, "LinearSVC max_iter", ge=1, group="probe")
+    compare: bool = option(False, "also probe every tapped layer alone: table + bar plot (compare.csv, compare.png)",
+                           group="probe")
+    seed: int = option(0, "random seed", ge=0, group="dataset")
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self):
+        low, high = self.thresholds
+        if low > high:
+            raise ValueError(f"thresholds (--thresholds) must be LOW <= HIGH, got {low} {high}")
+        return self
+
+
+class ProbeConfig(ProbeOptions, RunOptions):
+    """``transferlab probe RUN``: the probe on the features of an ``embed`` run."""
+
+    command = "probe"
+    run: str = option(..., "an embed (or fne) run folder", positional=True, metavar="RUN")
+    layers: str | None = option(None, "use only these tapped layers (comma list of names from embed.json)",
+                                group="probe", metavar="NAMES", default_text="every extracted layer")
+
+
+class FNEConfig(ProbeOptions, EmbedConfig):
+    """``transferlab fne`` / ``tl.fne``: extraction, post-processing and linear SVM in one run."""
+
+    command = "fne"
+
+
+EMBED_FIELDS = tuple(EmbedConfig.model_fields)
+PROBE_FIELDS = tuple(ProbeOptions.model_fields)

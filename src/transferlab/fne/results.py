@@ -1,0 +1,201 @@
+"""What ``tl.embed`` and ``tl.fne`` return: the features of a run, and a fitted FNE probe that can predict."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transferlab.results import Result, frame_html
+
+PROBE_FILE = "probe.skops"
+
+
+@dataclass(repr=False)
+class EmbedResult(Result):
+    """Train and test features (``FeatureSet``: ``.features``, ``.labels``, ``.paths``, ``.layers``).
+
+    ``cached``: split -> whether it came from the feature cache; ``run_dir``: the run folder, if any.
+    """
+
+    train: Any
+    test: Any
+    splits: Any
+    config: Any
+    cached: dict
+    seconds: float
+    cache_keys: dict = field(default_factory=dict)
+    taps: list = field(default_factory=list)
+    preprocessing: Any = None
+    backbone: Any = None
+    run_dir: Path | None = None
+
+    _summary = ("model", "n_layers", "dim", "n_train", "n_test", "cached", "run_dir")
+    _title = "pooled activations of the tapped layers"
+
+    @property
+    def model(self) -> str:
+        return self.train.meta.get("model", "")
+
+    @property
+    def layers(self) -> list[str]:
+        return self.train.layer_names()
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.train.layers)
+
+    @property
+    def dim(self) -> int:
+        return self.train.dim
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train)
+
+    @property
+    def n_test(self) -> int:
+        return len(self.test)
+
+    @property
+    def skipped(self) -> list[dict]:
+        return self.train.skipped + self.test.skipped
+
+    def to_dict(self) -> dict:
+        return {"run": str(self.run_dir) if self.run_dir else None, "model": self.model, "layers_spec":
+                self.config.layers, "n_layers": self.n_layers, "dim": self.dim, "n_train": self.n_train,
+                "n_test": self.n_test, "skipped": self.skipped, "cached": self.cached,
+                "seconds": round(self.seconds, 3)}
+
+
+@dataclass(repr=False)
+class FNERun(Result):
+    """A finished FNE run: the metrics (``accuracy``, ``per_class``, ``per_layer`` ...), the fitted probe
+    and what is needed to ``predict`` new images.  ``FNERun.load(folder)`` reads a run back."""
+
+    config: Any
+    metrics: dict
+    probe: Any = None
+    features: EmbedResult | None = None
+    run_dir: Path | None = None
+    _backbone: Any = None
+    _taps: Any = None
+
+    _summary = ("accuracy", "mean_class_accuracy", "n_train", "n_test", "dim", "model", "run_dir")
+    _title = "full-network embedding + linear SVM"
+
+    @property
+    def accuracy(self) -> float:
+        return self.metrics["accuracy"]
+
+    @property
+    def mean_class_accuracy(self) -> float:
+        return self.metrics["mean_class_accuracy"]
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.metrics["per_class"])
+
+    @property
+    def model(self) -> str:
+        return self.metrics.get("model") or self.config.model
+
+    @property
+    def n_train(self) -> int:
+        return self.metrics["n_train"]
+
+    @property
+    def n_test(self) -> int:
+        return self.metrics["n_test"]
+
+    @property
+    def dim(self) -> int:
+        return self.metrics["dim"]
+
+    @property
+    def skipped(self) -> list[dict]:
+        return self.metrics.get("skipped", [])
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.metrics.get("warnings", [])
+
+    @property
+    def per_class(self):
+        """Precision, recall, F1 and support per class (a DataFrame)."""
+        import pandas as pd
+
+        return pd.DataFrame([{"class": c, **v} for c, v in self.metrics["per_class"].items()])
+
+    @property
+    def per_layer(self):
+        """With ``compare=True``: accuracy of each tapped layer alone and of the full embedding (a DataFrame)."""
+        import pandas as pd
+
+        rows = self.metrics.get("compare")
+        return pd.DataFrame(rows) if rows else None
+
+    def to_dict(self) -> dict:
+        return dict(self.metrics)
+
+    def _html_extra(self) -> str:
+        per_layer = self.per_layer
+        return frame_html(self.per_class) + (frame_html(per_layer) if per_layer is not None else "")
+
+    # -- prediction ---------------------------------------------------------------------------------
+    def predict(self, images: list[str], top_k: int = 3, batch_size: int = 32) -> dict:
+        """Top-k classes of image files by the probe's decision values (the shared prediction shape)."""
+        from transferlab.fne.extract import prepare_model
+        from transferlab.models.predict import SVM_DECISION, payload, read_batches, top_k as best
+        from transferlab.models.taps import TapRecorder
+        from transferlab.runtime import pick_device
+        import torch
+
+        backbone, taps, pre = self._network()
+        device = pick_device(self.config.device)
+        model = prepare_model(backbone, device)
+        paths, tops, skipped = [], [], []
+        with TapRecorder(model, taps) as rec, torch.inference_mode():
+            for ok, batch, bad in read_batches(list(images), pre.transform("none", normalize=False),
+                                               draft=pre.resize_size, batch_size=batch_size):
+                skipped += bad
+                if batch is None:
+                    continue
+                model(pre.normalize_batch(batch.to(device)))
+                scores = self.probe.decision_function(rec.pop().cpu().numpy())
+                paths += ok
+                tops += best(scores, self.classes, top_k)
+        return payload(self.model, paths, tops, skipped, SVM_DECISION,
+                       run=str(self.run_dir) if self.run_dir else None)
+
+    def _network(self):
+        if self._backbone is None:
+            from transferlab.models.registry import create_backbone
+            from transferlab.models.taps import resolve_layers
+
+            if self.features is not None and self.features.backbone is not None:
+                self._backbone, self._taps = self.features.backbone, self.features.taps
+            else:
+                self._backbone = create_backbone(self.config.model, weights=self.config.weights)
+                size = self._backbone.preprocessing.with_size(self.config.image_size).input_size
+                self._taps = resolve_layers(self._backbone, self.config.layers, size=size)
+        pre = self._backbone.preprocessing.with_size(self.config.image_size)
+        return self._backbone, self._taps, pre
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> "FNERun":
+        """A finished ``fne`` run folder, with its probe, ready to ``predict``."""
+        import json
+
+        from transferlab.errors import DataError
+        from transferlab.fne.config import FNEConfig
+        from transferlab.fne.probe import load_probe
+        from transferlab.runs import require_complete
+
+        run_dir = Path(run_dir)
+        manifest = require_complete(run_dir, ("fne",), "give the folder of a finished `transferlab fne` run")
+        config = FNEConfig.from_dict(manifest.get("config") or {}, str(run_dir / "run.json"))
+        try:
+            metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{run_dir}/metrics.json cannot be read ({exc}); rerun the fne run") from None
+        return cls(config=config, metrics=metrics, probe=load_probe(run_dir / PROBE_FILE), run_dir=run_dir)
