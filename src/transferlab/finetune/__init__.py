@@ -1,28 +1,29 @@
 """Fine-tuning with control over transferred, frozen and retrained blocks.
 
-Python API (what ``transferlab finetune`` calls)::
+- ``config``: ``FinetuneConfig`` (every option, validated) and ``PredictConfig``;
+- ``model``: backbone + new head, ``--transfer K`` / ``--freeze K``; ``prefix_cache``: the frozen
+  prefix computed once; ``imagecache``: decoded training images kept in RAM;
+- ``inputs`` (samplers, loaders), ``schedule`` (optimizer, LR schedule), ``checkpoint``,
+  ``history`` (metrics.csv, curves.png), ``distributed`` (DDP), ``evaluation``;
+- ``loop``: the run (``Trainer``, ``train``); ``run``: ``finetune`` and ``FinetuneRun`` (``tl.finetune``).
 
-    from transferlab.finetune import FinetuneConfig, finetune
-    result = finetune(FinetuneConfig(data="fashion-mnist", per_class=100, freeze="all", out="runs/x"))
-    result["accuracy"], result["best_epoch"], result["epochs_run"], result["seconds"]
-
-Imports are lazy so that ``transferlab --help`` does not load torch.
+The package itself is callable: ``transferlab.finetune(data, **options)`` is ``run.finetune``.
+Names are imported lazily (``transferlab --help`` must not load torch).
 """
 
-__all__ = ["FinetuneConfig", "finetune", "load_run", "predict_images", "config_diff"]
+_EXPORTS = {"FinetuneConfig": "config", "PredictConfig": "config", "config_diff": "config",
+            "finetune": "run", "FinetuneRun": "run", "load_model": "run", "train": "loop", "Trainer": "loop"}
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name):
-    if name in ("FinetuneConfig", "config_diff"):
-        from transferlab.finetune import config
+    if name in _EXPORTS:
+        import importlib
 
-        return getattr(config, name)
-    if name == "finetune":
-        from transferlab.finetune.train import finetune
-
-        return finetune
-    if name in ("load_run", "predict_images"):
-        from transferlab.finetune import predict
-
-        return getattr(predict, name)
+        return getattr(importlib.import_module(f"transferlab.finetune.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+from transferlab._callable import callable_package  # noqa: E402
+
+callable_package(__name__, "transferlab.finetune.run:finetune")

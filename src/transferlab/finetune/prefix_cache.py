@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
-from transferlab.finetune.model import SplitModel
+from transferlab.finetune.model import Prepared, SplitModel, make_split
 
 
 @dataclass
@@ -66,3 +67,26 @@ def prefix_shape(split: SplitModel, image_size: int, device: torch.device) -> tu
             return tuple(split.prefix(torch.zeros(1, 3, image_size, image_size, device=device)).shape[1:])
     finally:
         split.model.train(was)
+
+
+def plan_cache(cfg, prepared: Prepared, image_size: int, device: torch.device, n_images: int,
+               warnings: list[str]) -> tuple[SplitModel | None, str]:
+    """(the cut model or None, note for the results): whether the frozen prefix of ``n_images`` is cached."""
+    if not cfg.cache_frozen:
+        return None, "off: --no-cache-frozen"
+    if prepared.freeze <= 0:
+        return None, "off"
+    if cfg.augment != "none":
+        return None, f"off: --augment {cfg.augment} changes the frozen blocks' inputs every epoch (use --augment none)"
+    split, why = make_split(prepared, image_size)
+    if split is None:
+        warnings.append(f"frozen-prefix cache not used: {why}")
+        return None, f"off: {why}"
+    shape = prefix_shape(split, image_size, device)
+    need = 4 * int(np.prod(shape)) * n_images
+    if need > cfg.cache_max_gb * 2 ** 30:
+        note = (f"off: it would need {need / 2 ** 30:.1f} GiB (> --cache-max-gb {cfg.cache_max_gb:g}); "
+                "freeze more blocks or use a smaller --image-size")
+        warnings.append(f"frozen-prefix cache not used: {note[5:]}")
+        return None, note
+    return split, f"on: {why}, {tuple(shape)} per image"

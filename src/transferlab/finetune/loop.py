@@ -1,0 +1,352 @@
+"""The fine-tuning run: ``train(config) -> dict`` of final metrics (``tl.finetune`` wraps it in a run object).
+
+Writes into ``config.out`` (a run folder: lock, ``run.json`` manifest, refused when it holds another
+run unless ``overwrite``): ``config.yaml`` (reruns the run), ``metrics.csv`` (one row per epoch),
+``curves.png``, ``last.pt`` / ``best.pt`` (atomic), and the final evaluation of the best checkpoint
+(``metrics.json``, ``predictions.csv``, ``confusion.png``, as the FNE probe).  Under ``torchrun`` it
+trains with DistributedDataParallel; only rank 0 writes.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from transferlab import io as tio
+from transferlab.data.checks import check_split
+from transferlab.data.datasets import load_dataset
+from transferlab.errors import BadInputError, DataError, TransferlabError
+from transferlab.finetune import schedule
+from transferlab.finetune.checkpoint import RunState, checkpoint_header, load_checkpoint, restore, save_epoch
+from transferlab.finetune.config import FinetuneConfig, config_diff
+from transferlab.finetune.distributed import Dist, dist_setup, dist_teardown, rank_device
+from transferlab.finetune.evaluation import final_report, loss_accuracy, predict
+from transferlab.finetune.history import plot_curves, write_metrics_csv
+from transferlab.finetune.inputs import Inputs, validation_split
+from transferlab.finetune.model import FromCache, prepare_model, set_train_mode
+from transferlab.finetune.prefix_cache import FeatureCache, plan_cache
+from transferlab.runs import RunFolder
+
+SLOW_EPOCH_S = 30  # epochs at least this long refresh curves.png as they end (a plot is not free)
+
+
+class NonFiniteLoss(TransferlabError):
+    """The loss became NaN/inf: training stopped, the last good checkpoint is kept."""
+
+
+def train(config: FinetuneConfig, *, resume: bool = False, callback: Callable[[int, dict], None] | None = None,
+          splits=None) -> dict:
+    """Fine-tune ``config.model`` on ``config.data`` (or the given ``splits``) into ``config.out``; return the
+    final metrics (also in RUN/metrics.json; ``{}`` on ranks other than 0 under torchrun).
+
+    ``resume=True`` continues the run in ``config.out`` from its ``last.pt``; ``config`` must match the
+    saved one except for runtime fields and a larger ``epochs`` (the run is then extended).
+    ``callback(epoch, row)`` is called after every epoch with the metrics row.
+    """
+    start_time = time.perf_counter()
+    cfg = copy.copy(config)
+    d = dist_setup(cfg.device)
+    try:
+        # rank 0 only: the others would race with its files (torchrun stops them if rank 0 fails)
+        folder = (RunFolder(cfg.out, "finetune", cfg, overwrite=cfg.overwrite and not resume, reuse=resume,
+                            replace_failed=False) if d.main else None)
+        if folder is not None:
+            folder.preflight()  # refused before any data is read or model built
+        trainer = Trainer(cfg, d, resume=resume, start_time=start_time)
+        trainer.load_data(splits)
+        with folder if folder is not None else contextlib.nullcontext():
+            result = trainer.setup().run(callback)
+            if folder is not None:
+                folder.config = trainer.cfg
+                folder.summary = {k: result.get(k) for k in ("accuracy", "mean_class_accuracy", "best_epoch",
+                                                             "epochs_run")}
+                if trainer.extended_from:
+                    folder.extra["extended"] = {"from_epochs": trainer.extended_from, "to_epochs": cfg.epochs}
+        return result
+    finally:
+        dist_teardown(d)
+
+
+class Trainer:
+    """One run of ``cfg``: ``load_data()`` and ``setup()`` build it ready to train, ``run()`` trains and
+    evaluates it."""
+
+    def __init__(self, cfg: FinetuneConfig, d: Dist, *, resume: bool = False, start_time: float | None = None):
+        self.cfg, self.dist, self.verbose, self.resuming = cfg, d, not cfg.quiet, resume
+        self.start_time = time.perf_counter() if start_time is None else start_time
+        self.out = Path(cfg.out)
+        self.state = RunState()
+        self.stopped_early = False
+        self.extended_from = 0
+        self.warnings: list[str] = []
+
+    def log(self, msg: str) -> None:
+        if self.verbose and self.dist.main:
+            print(msg, file=sys.stderr, flush=True)
+
+    def load_data(self, splits=None) -> "Trainer":
+        """The dataset, its validation split, and the check that every class has a readable training image
+        (image headers only: a class whose files are all missing, empty or not images stops the run here)."""
+        cfg = self.cfg
+        self.device = rank_device(cfg.device, self.dist)
+        self.data = data = splits if splits is not None else load_dataset(**cfg.dataset_options())
+        self.classes = data.classes
+        self.train_split, self.val_split, self.val_name = validation_split(cfg, data, self.warnings)
+        self.log(f"{data.summary()}; validation: {self.val_name} ({len(self.val_split)} images)")
+        self._check_splits(self._unreadable_headers(self.train_split), self._unreadable_headers(self.val_split),
+                           self._unreadable_headers(data.test) if cfg.val_fraction else None)
+        return self
+
+    def _unreadable_headers(self, split) -> list[tuple[int, str]]:
+        from transferlab.data.images import open_image, probe_image
+
+        if self.data.loader() is not open_image:  # decoded in memory (fashion-mnist): nothing to check
+            return []
+        return [(i, why) for i, p in enumerate(split.paths) if (why := probe_image(p)) is not None]
+
+    def _check_splits(self, train_bad, val_bad=None, test_bad=None) -> None:
+        """``data.checks`` on the splits (an error for a training class with nothing readable); warnings kept."""
+        checks = [check_split(self.classes, None, train_bad, split=self.train_split, kind="train")]
+        if val_bad is not None:
+            checks.append(check_split(self.classes, None, val_bad, split=self.val_split, kind="val"))
+        if test_bad is not None:
+            checks.append(check_split(self.classes, None, test_bad, split=self.data.test, kind="test"))
+        for c in checks:
+            self.warnings += [w for w in c.warnings if w not in self.warnings]
+
+    def setup(self) -> "Trainer":
+        """Model, frozen-prefix or decoded-image cache, loaders, optimiser (after ``load_data``)."""
+        cfg, d, data = self.cfg, self.dist, self.data
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed % (2 ** 32))
+        # ---- model
+        torch.manual_seed(cfg.seed)
+        self.prepared = p = prepare_model(cfg, len(self.classes))
+        self.warnings += p.warnings
+        # channels_last: faster convolutions on CPU (oneDNN) and on GPUs with mixed precision
+        self.model = p.model.to(self.device, memory_format=torch.channels_last)
+        self.pre = p.backbone.preprocessing.with_size(cfg.image_size)
+        self.size = self.pre.input_size
+        self.log(f"{p.backbone.name}: {len(p.blocks)} blocks; transfer {p.transfer}, freeze {p.freeze}; "
+                 f"{sum(q.numel() for q in self.model.parameters() if q.requires_grad):,} trainable parameters; "
+                 f"{self.size}px, device {self.device}" + (f", {d.world} processes" if d.active else ""))
+        # ---- caches and loaders
+        n_images = len(self.train_split) + len(self.val_split) + len(data.test)
+        self.split_model, self.cache_note = plan_cache(cfg, p, self.size, self.device, n_images, self.warnings)
+        self.log(f"frozen-prefix cache {self.cache_note}")
+        self.inputs = inputs = Inputs(cfg, self.pre, data.loader(), self.device, d)
+        inputs.setup_training(self.train_split, self.val_split, self.split_model, self.warnings)
+        self.caches = inputs.caches
+        if self.caches:
+            tr, va = self.caches["train"], self.caches["val"]
+            self.log(f"cached the frozen prefix of {len(tr)} + {len(va)} images in {tr.seconds + va.seconds:.1f} s "
+                     f"({(tr.nbytes + va.nbytes) / 2 ** 20:.0f} MiB)")
+        self.log(f"decoded-image cache {inputs.image_cache_note}; training images loaded by {inputs.loader_note}")
+        self.net: nn.Module = FromCache(self.split_model) if self.caches else self.model
+        self.skipped_train: dict[int, str] = dict(self.caches["train"].skipped) if self.caches else {}
+        if self.caches:  # every image was decoded for the cache: the full check now
+            self._check_splits(sorted(self.skipped_train.items()), sorted(self.caches["val"].skipped))
+        # ---- optimisation
+        steps_per_epoch = math.ceil(math.ceil(len(inputs.train_sampler) / cfg.batch_size) / cfg.accumulate)
+        self.optimizer = schedule.make_optimizer(cfg, p)
+        self.scheduler = schedule.make_schedule(cfg, self.optimizer, steps_per_epoch)
+        self.criterion = schedule.make_criterion(cfg)
+        self.use_amp = schedule.use_amp(cfg, self.device)
+        self.scaler = schedule.make_scaler(self.use_amp)
+        if d.active:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            self.net = DDP(self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        return self
+
+    def resume(self) -> None:
+        """Continue from ``last.pt``: weights, optimiser, schedule, scaler, RNG and run state.  A larger
+        ``epochs`` extends the run: the schedule is re-planned over the new total and recorded."""
+        out = self.out
+        ck = load_checkpoint(out / "last.pt")
+        saved = FinetuneConfig.from_dict({k: v for k, v in ck["config"].items() if k in FinetuneConfig.model_fields},
+                                         str(out / "last.pt"))
+        diff = config_diff(saved, self.cfg, ignore=("epochs",))
+        if diff:
+            raise BadInputError(f"--resume {out}: the checkpoint was made with another configuration: {'; '.join(diff)}")
+        if self.cfg.epochs < saved.epochs:
+            raise BadInputError(f"--resume {out}: --epochs {self.cfg.epochs} is fewer than the run's {saved.epochs}; "
+                                "a run can be extended, not shortened")
+        self.state = s = restore(ck, out / "last.pt", model=self.model, optimizer=self.optimizer,
+                                 scheduler=self.scheduler, scaler=self.scaler)
+        if self.cfg.epochs > saved.epochs:
+            self.extended_from = saved.epochs
+            tio.write_text(out / "config.yaml", self.cfg.to_yaml())
+            self.log(f"extending {out} from {saved.epochs} to {self.cfg.epochs} epochs (the learning-rate schedule "
+                     f"is re-planned over {self.cfg.epochs} epochs)")
+        self.log(f"resuming {out} after epoch {s.epoch} (best so far: epoch {s.best_epoch}, "
+                 f"val accuracy {s.best_acc:.4f})")
+
+    # ---- the epochs --------------------------------------------------------------------------
+    def run(self, callback: Callable[[int, dict], None] | None = None) -> dict:
+        """Train the remaining epochs, then evaluate the best checkpoint; the final metrics (rank 0, else {})."""
+        cfg, d, state = self.cfg, self.dist, self.state
+        if self.resuming:
+            self.resume()
+            state = self.state
+        elif d.main:
+            tio.write_text(self.out / "config.yaml", cfg.to_yaml())
+        d.barrier()
+        while state.epoch < cfg.epochs:
+            epoch = state.epoch + 1
+            t0 = time.perf_counter()
+            sums, train_seconds = self.train_epoch(epoch)
+            if epoch == 1 and not self.caches:  # every training image has now been decoded once
+                self._check_splits(sorted(self.skipped_train.items()))
+            val_loss, val_acc, _ = self.evaluate(self.net.module if d.active else self.net, self.caches.get("val"),
+                                                 self.val_split)
+            if not math.isfinite(val_loss):
+                raise NonFiniteLoss(self._nan_message(epoch, None, "validation loss"))
+            row = {"epoch": epoch, "train_loss": sums[0] / sums[2], "train_acc": sums[1] / sums[2],
+                   "val_loss": val_loss, "val_acc": val_acc, "lr": self.optimizer.param_groups[0]["lr"],
+                   "seconds": time.perf_counter() - t0, "images_per_s": sums[2] / train_seconds,
+                   "skipped": len(self.skipped_train)}
+            improved = state.record(row)
+            if d.main:
+                self._save_epoch(row, improved)
+            self.log(f"epoch {epoch}/{cfg.epochs}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f} | "
+                     f"val loss {val_loss:.4f} acc {val_acc:.4f} | lr {row['lr']:.3g} | {row['seconds']:.1f} s, "
+                     f"{row['images_per_s']:.1f} img/s" + ("  *" if improved else ""))
+            if callback is not None:
+                callback(epoch, row)
+            if cfg.patience and state.bad_epochs >= cfg.patience and state.epoch < cfg.epochs:
+                self.stopped_early = True
+                self.log(f"early stopping: no validation improvement for {cfg.patience} epoch(s)")
+                break
+        if d.main:
+            plot_curves(self.out / "curves.png", state.history, self._curve_title())
+        d.barrier()
+        result = self.final_evaluation() if d.main else {}
+        d.barrier()
+        return result
+
+    def train_epoch(self, epoch: int) -> tuple[list[float], float]:
+        """One pass over the training split: ([loss * n, correct, n] summed over ranks, seconds it took)."""
+        cfg, d, device, net = self.cfg, self.dist, self.device, self.net
+        t0 = time.perf_counter()
+        set_train_mode(self.model, self.prepared.frozen_modules, True)
+        batches, prepare = self.inputs.train_batches(epoch)
+        sums = [0.0, 0.0, 0.0]  # loss * n, correct, n
+        self.optimizer.zero_grad(set_to_none=True)
+        n_batches = math.ceil(len(self.inputs.train_sampler) / cfg.batch_size)
+        for step, (x, y, _, bad) in enumerate(batches):
+            for i, reason in bad:
+                self.skipped_train[int(i)] = reason
+            last_micro = (step + 1) % cfg.accumulate == 0 or step + 1 == n_batches
+            if x is None:
+                x = torch.empty(0)
+            x = prepare(x)
+            y = y.to(device, non_blocking=True)
+            sync = contextlib.nullcontext() if (last_micro or not d.active) else net.no_sync()
+            with sync:
+                if len(y):
+                    with schedule.autocast(device, self.use_amp):
+                        logits = net(x)
+                        loss = self.criterion(logits.float(), y)
+                    finite = bool(torch.isfinite(loss.detach()))
+                else:  # every image of this batch was unreadable
+                    loss, logits, finite = None, None, True
+                if d.active:
+                    finite = d.sum([0.0 if finite else 1.0], device)[0] == 0
+                if not finite:
+                    raise NonFiniteLoss(self._nan_message(epoch, step))
+                if loss is not None:
+                    scaled = loss / cfg.accumulate
+                    (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+                    sums[0] += float(loss.detach()) * len(y)
+                    sums[1] += float((logits.argmax(1) == y).sum())
+                    sums[2] += len(y)
+            if last_micro:
+                self._step()
+        seconds = time.perf_counter() - t0
+        sums = d.sum(sums, device)
+        if sums[2] == 0:
+            raise DataError("no readable training image in this epoch")
+        return sums, seconds
+
+    def _step(self) -> None:
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+
+    @torch.no_grad()
+    def evaluate(self, forward: nn.Module, cache: FeatureCache | None, split, shard: bool = True):
+        """(mean loss, accuracy, (logits, labels, split indices, skipped)) over ``split`` (sharded across ranks).
+
+        ``forward``: the module to run: ``FromCache`` on cached prefix outputs when ``cache`` is given,
+        else the full model on images."""
+        set_train_mode(self.model, self.prepared.frozen_modules, False)
+        batches, prepare, skipped = self.inputs.eval_batches(split, cache, shard)
+        logits, labels, index, bad = predict(forward, batches, prepare, self.device, self.use_amp)
+        loss, acc = loss_accuracy(logits, labels, self.dist if shard else Dist(), self.device, len(split))
+        return loss, acc, (logits, labels, index, sorted(skipped + bad))
+
+    # ---- outputs (rank 0) ----------------------------------------------------------------------
+    def _save_epoch(self, row: dict, improved: bool) -> None:
+        """The checkpoints and ``metrics.csv``; ``curves.png`` only after slow epochs."""
+        out, state = self.out, self.state
+        header = checkpoint_header(self.cfg, self.classes, self.pre, self.prepared.backbone.name)
+        save_epoch(out, header, state, improved, model=self.model, optimizer=self.optimizer,
+                   scheduler=self.scheduler, scaler=self.scaler)
+        write_metrics_csv(out / "metrics.csv", state.history)
+        if row["seconds"] > SLOW_EPOCH_S:
+            plot_curves(out / "curves.png", state.history, self._curve_title())
+
+    def _curve_title(self) -> str:
+        p = self.prepared
+        return (f"{p.backbone.name} on {self.data.name}: transfer {p.transfer}, freeze {p.freeze}"
+                f" of {len(p.blocks)} blocks")
+
+    def final_evaluation(self) -> dict:
+        """The best checkpoint on the evaluation split: metrics.json, predictions.csv, confusion.png."""
+        out, cfg, data, p, state = self.out, self.cfg, self.data, self.prepared, self.state
+        best = load_checkpoint(out / "best.pt")
+        self.model.load_state_dict(best["model"])
+        eval_split = data.test
+        use_cache = "val" in self.caches and not cfg.val_fraction  # validation split == evaluation split
+        _, _, predictions = self.evaluate(FromCache(self.split_model) if use_cache else self.model,
+                                          self.caches["val"] if use_cache else None, eval_split, shard=False)
+        extra = {
+            "model": p.backbone.name, "dataset": data.name, "evaluation_split": data.test_split_name,
+            "validation": self.val_name, "n_validation": len(self.val_split), "best_epoch": state.best_epoch,
+            "best_val_accuracy": state.best_acc, "epochs_run": state.epoch, "stopped_early": self.stopped_early,
+            "seconds": time.perf_counter() - self.start_time, "blocks": len(p.blocks), "transfer": p.transfer,
+            "freeze": p.freeze, "frozen_prefix_cache": self.cache_note, "image_cache": self.inputs.image_cache_note,
+            "training_loader": self.inputs.loader_note,
+            "image_size": self.size,
+            "world_size": self.dist.world, "device": str(self.device), "warnings": self.warnings,
+            "skipped_train": [{"path": self.train_split.paths[i], "reason": r}
+                              for i, r in sorted(self.skipped_train.items())],
+            "run": str(out),
+        }
+        result = final_report(out, predictions, eval_split, self.classes, n_train=len(self.train_split), extra=extra,
+                              title=f"{p.backbone.name} fine-tuned on {data.name}")
+        for w in self.warnings:
+            self.log(f"warning: {w}")
+        return result
+
+    def _nan_message(self, epoch: int, step: int | None, what: str = "training loss") -> str:
+        out, state = self.out, self.state
+        where = f"epoch {epoch}" + (f", batch {step + 1}" if step is not None else "")
+        lr = self.optimizer.param_groups[0]["lr"]
+        kept = (f"the last good checkpoint (epoch {state.epoch}) is kept in {out / 'last.pt'}" if state.epoch
+                else "no checkpoint was written")
+        return (f"the {what} became NaN/inf at {where} (lr {lr:.3g}); training stopped and {kept}. "
+                "Try a lower --lr, --warmup, or --schedule with a gentler start")
