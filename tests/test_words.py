@@ -11,6 +11,7 @@ import pytest
 from transferlab.cli import main
 from transferlab.errors import BadInputError, DataError
 from transferlab.words import WordVectors, cluster_words, evaluate_analogies, evaluate_similarity
+from transferlab.words.search import add_queries
 
 gensim = pytest.importorskip("gensim")
 DATA = Path(gensim.__file__).parent / "test" / "test_data"
@@ -38,6 +39,18 @@ def test_builtin_space(wv):
     assert wv.normed.dtype == np.float32 and not wv.normed.flags.writeable
 
 
+def test_docstring_examples_of_wordvectors():
+    import doctest
+
+    from transferlab.words import vectors
+
+    finder = doctest.DocTestFinder(recurse=False)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in finder.find(vectors.WordVectors, "WordVectors", globs={"WordVectors": WordVectors}):
+        runner.run(test)
+    assert runner.failures == 0 and runner.tries >= 6
+
+
 def test_similarity_and_case_fallback(wv, kv):
     assert wv.similarity("cat", "dog") == pytest.approx(float(kv.similarity("cat", "dog")), abs=1e-6)
     assert wv.similarity("Cat", "DOG") == wv.similarity("cat", "dog")
@@ -54,7 +67,8 @@ def test_unknown_words_named_with_suggestions(wv):
 def test_analogy_king_queen_and_query_words_excluded(wv):
     assert wv.analogy("man", "king", "woman")[0][0] == "queen"
     # without exclusion, b - a + c is nearest to one of the query words for this triple
-    raw = wv.search(wv._add_queries(np.array([[wv.index("man"), wv.index("king"), wv.index("woman")]])), 5)[0][0]
+    rows = np.array([[wv.index("man"), wv.index("king"), wv.index("woman")]])
+    raw = wv.search(add_queries(wv.normed, rows), 5)[0][0]
     top = [wv.index_to_key[i] for i in raw]
     assert "king" in top  # the lab's defect: a query word answering
     answers = [w for w, _ in wv.analogy("man", "king", "woman", topn=20)]
@@ -120,13 +134,13 @@ def test_search_exact_ties_across_blocks():
 def test_search_threaded_chunks_and_array_exclusions(monkeypatch):
     """Many chunks of queries over small tiles (so worker threads and many tiles are used), with
     exclusions given as lists or as a 2-D array (padded with -1): same answers as brute force."""
-    from transferlab.words import vectors
+    from transferlab.words import search
 
-    monkeypatch.setattr(vectors, "_QUERY_CHUNK_BEST", 37)
-    monkeypatch.setattr(vectors, "_QUERY_CHUNK", 23)
-    monkeypatch.setattr(vectors, "_TILE", 2048)
-    monkeypatch.setattr(vectors, "_MIN_TILE_ROWS", 16)
-    monkeypatch.setattr(vectors, "_HEAD_ROWS", 64)
+    monkeypatch.setattr(search, "_QUERY_CHUNK_BEST", 37)
+    monkeypatch.setattr(search, "_QUERY_CHUNK", 23)
+    monkeypatch.setattr(search, "_TILE", 2048)
+    monkeypatch.setattr(search, "_MIN_TILE_ROWS", 16)
+    monkeypatch.setattr(search, "_HEAD_ROWS", 64)
     rng = np.random.default_rng(7)
     X = np.zeros((5_000, 16), dtype=np.float32)   # unit rows, exact dot products: many exact ties
     for i in range(len(X)):
@@ -173,7 +187,8 @@ def test_odd_one_out(wv, kv):
 # ----------------------------------------------------------------------------- benchmarks
 @pytest.mark.parametrize("name", ["wordsim353.tsv", "simlex999.txt"])
 def test_similarity_benchmarks_match_gensim(wv, kv, name):
-    r = evaluate_similarity(wv, DATA / name)
+    r = wv.evaluate_similarity(DATA / name)                      # the method, as gensim's evaluate_word_pairs
+    assert r == evaluate_similarity(wv, DATA / name)             # ... and the module function: the same
     pearson, spearman, oov = kv.evaluate_word_pairs(str(DATA / name))
     assert r["spearman"] == pytest.approx(spearman[0], abs=1e-12)
     assert r["pearson"] == pytest.approx(pearson[0], abs=1e-6)
@@ -214,7 +229,9 @@ def _sections(path: Path, names: set[str], out: Path) -> Path:
 @pytest.mark.slow
 def test_analogy_sections_match_gensim(wv, kv, tmp_path):
     f = _sections(DATA / "questions-words.txt", {"capital-common-countries", "family"}, tmp_path / "q.txt")
-    r = evaluate_analogies(wv, f)
+    r = wv.evaluate_analogies(f)                                 # the method, as gensim's evaluate_word_analogies
+    same = evaluate_analogies(wv, f)
+    assert {k: v for k, v in r.items() if k != "seconds"} == {k: v for k, v in same.items() if k != "seconds"}
     score, sections = kv.evaluate_word_analogies(str(f))
     assert r["accuracy"] == score
     assert r["n_questions"] == len(sections[-1]["correct"]) + len(sections[-1]["incorrect"])
@@ -228,6 +245,18 @@ def test_full_analogy_file_reference_figure(wv):
     r = evaluate_analogies(wv, DATA / "questions-words.txt")
     assert r["n_questions"] == 19_486
     assert round(r["accuracy"], 4) == 0.4637  # NOTES.md: gensim 4.4 on the same vectors
+
+
+def test_evaluate_methods_on_a_small_file_match_gensim(wv, kv, tmp_path):
+    """Not slow: one small section, 3CosAdd and 3CosMul through the methods, against gensim."""
+    f = _sections(DATA / "questions-words.txt", {"family"}, tmp_path / "q.txt")
+    r = wv.evaluate_analogies(f)
+    score, sections = kv.evaluate_word_analogies(str(f))
+    assert r["accuracy"] == score and r["n_questions"] == len(sections[-1]["correct"]) + len(sections[-1]["incorrect"])
+    m = wv.evaluate_analogies(f, method="cosmul", restrict=0)
+    assert m["method"] == "cosmul" and m["restrict"] == 0 and 0 < m["accuracy"] <= 1
+    with pytest.raises(BadInputError, match="unknown analogy method 'mul'"):
+        wv.evaluate_analogies(f, method="mul")
 
 
 def test_analogy_oov_questions_skipped_and_counted(wv, tmp_path):
@@ -265,6 +294,51 @@ def test_cluster_with_categories(wv, tmp_path):
         cluster_words(wv, ["dog", "cat"])
 
 
+def test_cluster_method_on_the_object(wv):
+    words = ["dog", "cat", "horse", "car", "truck", "bus"]
+    r = wv.cluster(words, k=2, categories=["a"] * 3 + ["v"] * 3)
+    assert r == cluster_words(wv, words, k=2, categories=["a"] * 3 + ["v"] * 3)
+    assert r["purity"] == 1.0
+
+
+def test_top_k_keyword_and_gensim_topn_alias(wv):
+    assert wv.most_similar("frog", top_k=3) == wv.most_similar("frog", topn=3) == wv.most_similar("frog", 3)
+    assert [w for w, _ in wv.most_similar("frog", top_k=3)] == ["snake", "ape", "toad"]
+    assert len(wv.analogy("man", "king", "woman", top_k=4)) == len(wv.analogy("man", "king", "woman", topn=4)) == 4
+    assert wv.neighbours(["paris"], top_k=2) == wv.neighbours(["paris"], topn=2)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda wv: wv.most_similar("frog", top_k=0), "top_k (--top-k) must be an integer >= 1, got 0"),
+    (lambda wv: wv.most_similar("frog", topn=0), "top_k (--top-k) must be an integer >= 1, got 0"),
+    (lambda wv: wv.analogy("man", "king", "woman", top_k=-2), "top_k (--top-k) must be an integer >= 1, got -2"),
+    (lambda wv: wv.neighbours(["cat"], restrict=-1), "restrict (--restrict) must be an integer >= 0, got -1"),
+    (lambda wv: wv.cluster(["dog", "cat", "car"], k=0), "k (-k) must be an integer >= 1, got 0"),
+])
+def test_python_arguments_checked_by_the_config(wv, call, message):
+    from transferlab.schema import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        call(wv)
+    assert str(e.value) == message
+
+
+def test_search_index_public_interface(wv):
+    from transferlab.words.search import SearchIndex, add_queries, analogy_method, cosmul
+
+    index = SearchIndex(wv.normed)
+    assert len(index) == len(wv) and not index.normed.flags.writeable
+    rows = np.array([[wv.index("man"), wv.index("king"), wv.index("woman")]])
+    idx, sc = index.search(add_queries(index.normed, rows), 3, exclude=rows)
+    assert wv.index_to_key[idx[0, 0]] == "queen"
+    np.testing.assert_array_equal(index.analogies(rows, 3, exclude=rows)[0], idx)
+    np.testing.assert_array_equal(index.analogies(rows, 3, "3cosmul", exclude=rows)[0],
+                                  cosmul(index.normed, rows, 3, exclude=rows)[0])
+    assert analogy_method("3CosAdd") == "add"
+    with pytest.raises(ValueError, match="float32"):
+        SearchIndex(np.zeros((3, 2)))
+
+
 # ----------------------------------------------------------------------------- CLI
 def _json(capsys, argv):
     assert main(argv) == 0
@@ -274,13 +348,13 @@ def _json(capsys, argv):
 
 def test_cli_json_outputs(capsys, tmp_path):
     assert _json(capsys, ["words", "similarity", "cat", "dog", "--json"])["cosine_similarity"] > 0.9
-    r = _json(capsys, ["words", "analogy", "man", "king", "woman", "--json", "-n", "3"])
+    r = _json(capsys, ["words", "analogy", "man", "king", "woman", "--json", "--top-k", "3"])
     assert r["answers"][0]["word"] == "queen" and len(r["answers"]) == 3
     r = _json(capsys, ["words", "distances", "cat", "dog", "car", "--metric", "euclidean", "--json"])
     assert np.asarray(r["matrix"]).shape == (3, 3) and r["nearest"][0]["nearest"] == "dog"
-    r = _json(capsys, ["words", "similar", "frog", "-n", "3", "--json"])
+    r = _json(capsys, ["words", "similar", "frog", "--top-k", "3", "--json"])
     assert [x["word"] for x in r["similar"]] == ["snake", "ape", "toad"]
-    r = _json(capsys, ["words", "neighbours", "paris", "london", "-n", "2", "--restrict", "50000", "--json"])
+    r = _json(capsys, ["words", "neighbours", "paris", "london", "--top-k", "2", "--restrict", "50000", "--json"])
     assert set(r["neighbours"]) == {"paris", "london"}
     r = _json(capsys, ["words", "odd-one-out", "apple", "banana", "cherry", "tractor", "--json"])
     assert r["odd_one_out"] == "tractor"
@@ -308,14 +382,15 @@ def test_cli_unknown_word_is_one_clear_line(capsys):
 def test_cli_cluster_file_png_and_export(capsys, tmp_path):
     f = tmp_path / "w.csv"
     f.write_text("# word,category\ndog,animal\ncat,animal\nhorse,animal\ncar,vehicle\ntruck,vehicle\nbus,vehicle\n")
-    png = tmp_path / "map.png"
-    r = _json(capsys, ["words", "cluster", "--file", str(f), "-k", "2", "--out", str(png), "--json"])
+    folder = tmp_path / "clusters"
+    r = _json(capsys, ["words", "cluster", "--file", str(f), "-k", "2", "--out", str(folder), "--json"])
+    png = folder / "clusters.png"
     assert png.stat().st_size > 1000 and r["png"] == str(png)
     assert r["purity"] == 1.0 and r["adjusted_rand"] == 1.0
-    assert main(["words", "cluster", "--top", "30", "--out", str(tmp_path / "top.png")]) == 0
+    assert main(["words", "cluster", "--most-frequent", "30", "--out", str(tmp_path / "top")]) == 0
     assert "map:" in capsys.readouterr().out
     out = tmp_path / "small.txt"
-    assert main(["words", "export", str(out), "--limit", "100"]) == 0
+    assert main(["words", "export", str(out), "--limit", "100"]) == 0   # the deprecated positional file
     assert out.read_text().splitlines()[0] == "100 50"
     back = WordVectors.load(out)
     np.testing.assert_array_equal(back.vectors, WordVectors.load()[back.index_to_key])
@@ -327,7 +402,7 @@ def test_cli_bad_options(capsys, tmp_path):
     assert main(["words", "evaluate"]) == 2
     assert main(["words", "similar"]) == 2
     assert main(["words", "cluster"]) == 2
-    assert main(["words", "similar", "cat", "-n", "0"]) == 2
+    assert main(["words", "similar", "cat", "--top-k", "0"]) == 2
     assert main(["words", "info", "--vectors", str(tmp_path / "missing.txt")]) == 2
     err = capsys.readouterr().err
     assert "not found" in err and "Traceback" not in err

@@ -199,3 +199,120 @@ def test_zero_vector_is_harmless(tmp_path):
     wv = WordVectors.load(p)
     assert wv.similarity("a", "b") == 0.0
     assert wv.most_similar("a", topn=1)[0][0] == "c"
+
+
+# ----------------------------------------------------------------------------- binary files given as text
+def _binary_files(tmp_path) -> dict[str, bytes]:
+    import gzip
+    import io
+    import zipfile
+
+    from gensim.models import KeyedVectors
+
+    rng = np.random.default_rng(3)
+    kv = KeyedVectors(3)
+    kv.add_vectors(WORDS, VECS)
+    kv.save_word2vec_format(str(tmp_path / "v.bin"), binary=True)
+    w2v = (tmp_path / "v.bin").read_bytes()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("notes.txt", "cat 1 0 0\n")
+    return {
+        "random": bytes([0x41]) + rng.integers(0, 256, 4096, dtype=np.uint8).tobytes(),
+        "png": b"\x89PNG\r\n\x1a\n" + rng.integers(0, 256, 512, dtype=np.uint8).tobytes(),
+        "zip": buf.getvalue(),
+        "gzip": gzip.compress(_glove(tmp_path / "g.txt").read_bytes()),
+        "w2v-bin-without-header": w2v[w2v.index(b"\n") + 1:],
+        "float32-rows": rng.standard_normal((400, 50)).astype(np.float32).tobytes(),
+    }
+
+
+@pytest.mark.parametrize("kind", ["random", "png", "zip", "gzip", "w2v-bin-without-header", "float32-rows"])
+def test_binary_file_is_named_not_a_text_format(tmp_path, kind):
+    p = tmp_path / "vectors.txt"
+    p.write_bytes(_binary_files(tmp_path)[kind])
+    with pytest.raises(DataError) as e:
+        WordVectors.load(p)
+    msg = str(e.value)
+    assert "is not a text vectors file" in msg and "line 1" not in msg, msg
+    assert "--format" in msg and all(f in msg for f in ("glove", "word2vec", "word2vec-bin", "fasttext", "npz"))
+    if kind == "png":
+        assert "a PNG image" in msg
+    if kind == "gzip":
+        assert "gunzip" in msg
+    with pytest.raises(DataError, match="is not a text vectors file"):  # the text formats, named explicitly
+        WordVectors.load(p, format="glove")
+
+
+def test_binary_file_cli_one_line(tmp_path, capsys):
+    p = tmp_path / "vectors.txt"
+    p.write_bytes(_binary_files(tmp_path)["random"])
+    assert main(["words", "info", "--vectors", str(p)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not a text vectors file: it holds binary data" in err[0] and "--format" in err[0]
+
+
+def test_npz_renamed_still_detected_and_malformed_text_keeps_line_numbers(tmp_path):
+    import shutil
+
+    p = tmp_path / "v.npz"
+    np.savez(p, words=np.array(WORDS), vectors=VECS)
+    shutil.copy(p, tmp_path / "v.txt")
+    _check(WordVectors.load(tmp_path / "v.txt"), "npz")                   # content, not the name
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes("café 1 2\nnaïve 3 x\n".encode("latin-1"))           # text, not UTF-8, malformed
+    with pytest.raises(DataError, match=r"line 2: a value is not a number"):
+        WordVectors.load(bad)
+
+
+# ----------------------------------------------------------------------------- layering, cache
+def _imports(path) -> set[str]:
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            names.add(base)
+            names.update(f"{base}.{a.name}" for a in node.names)
+    return names
+
+
+def test_formats_imports_nothing_from_vectors():
+    from pathlib import Path
+
+    from transferlab.words import formats
+
+    names = _imports(Path(formats.__file__))
+    ours = {n for n in names if n.startswith("transferlab")}
+    assert not {n for n in ours if n.startswith("transferlab.words")}, ours   # nothing above it
+    assert {n.split(".")[1] for n in ours} <= {"errors", "io", "runtime"}, ours
+    from transferlab.words import vectors
+
+    assert vectors.LoadReport is formats.LoadReport and vectors.FORMATS is formats.FORMATS   # re-exported
+
+
+def test_no_library_module_imports_the_cli():
+    from pathlib import Path
+
+    from transferlab import words
+
+    for path in Path(words.__file__).parent.glob("*.py"):
+        if path.name == "cli.py":
+            continue
+        bad = {n for n in _imports(path) if n.startswith(("transferlab.cli", "transferlab.words.cli"))}
+        assert not bad, (path.name, bad)
+
+
+def test_vocabulary_cache_goes_to_transferlab_cache(tmp_path, monkeypatch):
+    from transferlab.runtime import cache_dir
+
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    wv = WordVectors.load()
+    assert wv.index_to_key[:3] == ["the", ",", "."]
+    assert cache_dir("words") == tmp_path / "cache" / "words"
+    assert [p.suffix for p in (tmp_path / "cache" / "words").iterdir()] == [".vocab"]
+    assert not (tmp_path / "xdg").exists()

@@ -1,129 +1,29 @@
-"""Sub-commands of this capability (see transferlab.cli): ``transferlab words ...``."""
+"""``transferlab words SUBCOMMAND``: thin doors from the command line onto ``transferlab.words``.
+
+Every sub-command's parser is built from its config (``words/config.py``); a handler reads the
+config from the arguments, calls the library and prints a table or, with ``--json``, exactly one
+JSON object.  The sub-commands that write files (``cluster``, ``export``, ``export-projector``)
+write a run folder (``transferlab.runs.RunFolder``: lock, ``run.json``, refusal of another run
+unless ``--overwrite``).
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from transferlab.errors import BadInputError
+from transferlab.cli_args import HelpFormatter, add_config_arguments, config_from_args
+from transferlab.words import config as cfgs
 
-SUBCOMMANDS = ("similarity", "distances", "similar", "analogy", "odd-one-out", "neighbours", "cluster",
-               "evaluate", "export", "export-projector", "info")
-
-
-def register(subparsers) -> None:
-    """Add this capability's sub-commands to the ``transferlab`` parser."""
-    from transferlab.words.vectors import BUILTIN, FORMATS
-
-    common = argparse.ArgumentParser(add_help=False)
-    g = common.add_argument_group("vectors")
-    g.add_argument("--vectors", default=BUILTIN, metavar="PATH",
-                   help=f"vectors file, or {BUILTIN} (built-in, default)")
-    g.add_argument("--format", default=None, choices=("auto",) + FORMATS,
-                   help="file format (default: detected)")
-    g.add_argument("--lenient", action="store_true",
-                   help="skip malformed lines (counted and reported) instead of stopping at the first")
-    g.add_argument("--restrict", type=int, default=None, metavar="N",
-                   help="only the N most frequent words answer (evaluate: default 300000, as gensim; 0 = all)")
-    g.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
-
-    p = subparsers.add_parser("words", help="word-embedding space: similarity, analogies, clusters, benchmarks",
-                              description="Query a word-embedding space (default: GloVe 6B 50d, built in).")
-    sub = p.add_subparsers(dest="words_command", metavar="SUBCOMMAND")
-    sub.required = True
-
-    s = sub.add_parser("similarity", parents=[common], help="cosine similarity of two words")
-    s.add_argument("a")
-    s.add_argument("b")
-    s.set_defaults(func=cmd_similarity)
-
-    s = sub.add_parser("distances", parents=[common],
-                       help="distance matrix among words, and each word's nearest within the list")
-    s.add_argument("words", nargs="+")
-    s.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine")
-    s.set_defaults(func=cmd_distances)
-
-    s = sub.add_parser("similar", parents=[common], help="nearest words to a word (or to a vector)")
-    s.add_argument("word", nargs="?")
-    s.add_argument("--vector", help="comma-separated values instead of a word")
-    s.add_argument("-n", "--topn", type=int, default=10)
-    s.set_defaults(func=cmd_similar)
-
-    s = sub.add_parser("analogy", parents=[common], help="A is to B as C is to ? (query words never answer)")
-    s.add_argument("a")
-    s.add_argument("b")
-    s.add_argument("c")
-    s.add_argument("-n", "--topn", type=int, default=5)
-    s.add_argument("--method", choices=("add", "cosmul"), default="add", help="3CosAdd (default) or 3CosMul")
-    s.set_defaults(func=cmd_analogy)
-
-    s = sub.add_parser("odd-one-out", parents=[common], help="the word that fits least with the others")
-    s.add_argument("words", nargs="+")
-    s.set_defaults(func=cmd_odd)
-
-    s = sub.add_parser("neighbours", parents=[common], help="nearest words for many words in one batch")
-    s.add_argument("words", nargs="*")
-    s.add_argument("--file", help="more words, one per line")
-    s.add_argument("-n", "--topn", type=int, default=10)
-    s.set_defaults(func=cmd_neighbours)
-
-    s = sub.add_parser("cluster", parents=[common],
-                       help="cluster words (arguments, a file of word[,category] lines, or the top N)")
-    s.add_argument("words", nargs="*")
-    s.add_argument("--file", help="one 'word' or 'word,category' per line")
-    s.add_argument("--top", type=int, help="cluster the N most frequent words instead")
-    s.add_argument("-k", type=int, help="number of clusters (default: chosen by silhouette in 2..12)")
-    s.add_argument("--method", choices=("kmeans", "agglomerative"), default="kmeans")
-    s.add_argument("--projection", choices=("pca", "tsne"), default="pca")
-    s.add_argument("--out", default="word-clusters.png", help="PNG map (default: %(default)s)")
-    s.add_argument("--seed", type=int, default=0)
-    s.set_defaults(func=cmd_cluster)
-
-    s = sub.add_parser("evaluate", parents=[common], help="analogy accuracy and/or word-pair similarity correlation")
-    s.add_argument("--analogies", metavar="FILE", help="questions-words format (': section' then 'a b c d')")
-    s.add_argument("--similarity", metavar="FILE", help="'word1 word2 score' lines (tab/space/comma; # comments)")
-    s.add_argument("--case-sensitive", action="store_true", help="match words exactly (default: ignore case)")
-    s.add_argument("--method", choices=("add", "cosmul"), default="add")
-    s.set_defaults(func=cmd_evaluate)
-
-    s = sub.add_parser("export", parents=[common], help="write the vectors in word2vec text format")
-    s.add_argument("out")
-    s.add_argument("--no-header", action="store_true", help="GloVe style: no 'COUNT DIMENSIONS' line")
-    s.add_argument("--limit", type=int, help="only the N most frequent words")
-    s.set_defaults(func=cmd_export)
-
-    s = sub.add_parser("export-projector", parents=[common],
-                       help="vectors.tsv + metadata.tsv for the TensorBoard embedding projector")
-    s.add_argument("out_dir")
-    s.add_argument("--limit", type=int, default=10000, help="the N most frequent words (default: %(default)s)")
-    s.add_argument("--file", help="export these words instead ('word' or 'word,category' lines)")
-    s.set_defaults(func=cmd_projector)
-
-    s = sub.add_parser("info", parents=[common], help="size, dimensions, load report of the vectors")
-    s.set_defaults(func=cmd_info)
+DESCRIPTION = ("Query a word-embedding space (default: GloVe 6B 50d, built in, offline): similarities, "
+               "distances, nearest words, analogies, odd-one-out, clusters with a 2-D map, the standard "
+               "benchmarks, exports.")
 
 
-# ---------------------------------------------------------------------------- helpers
-def _load(args):
-    from transferlab.words.vectors import WordVectors
-
-    wv = WordVectors.load(args.vectors, args.format, args.lenient)
-    for w in wv.report.warnings():
-        print(f"transferlab words: warning: {args.vectors}: {w}", file=sys.stderr)
-    return wv
-
-
-def _restrict(args):
-    if args.restrict is not None and args.restrict < 0:
-        raise BadInputError("--restrict must be >= 0")
-    return args.restrict or None
-
-
-def _topn(n):
-    if n < 1:
-        raise BadInputError("-n/--topn must be at least 1")
-    return n
+# ---------------------------------------------------------------------------- output
+def _warn(args, text: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(f"transferlab words {args.words_command}: warning: {text}", file=sys.stderr)
 
 
 def _emit(args, obj: dict, text: str) -> int:
@@ -155,136 +55,137 @@ def _ranked(pairs) -> str:
     return _table([(i + 1, w, f"{s:.4f}") for i, (w, s) in enumerate(pairs)], ["#", "word", "cosine"])
 
 
-def _read_words(path) -> list[str]:
-    from transferlab.words.cluster import read_word_list
+def _load(cfg, args):
+    from transferlab.words.vectors import WordVectors
 
-    return read_word_list(path)[0]
+    wv = WordVectors.load(cfg.vectors, cfg.format, cfg.lenient)
+    for w in wv.report.warnings():
+        _warn(args, f"{cfg.vectors}: {w}")
+    return wv
+
+
+def _legacy_out(args, what: str) -> None:
+    """A warning if the deprecated positional OUT (the config's ``path``) was given."""
+    if getattr(args, "path", None) is not None:
+        _warn(args, f"the positional OUT is deprecated and goes in the next release: use --out DIR ({what})")
 
 
 # ---------------------------------------------------------------------------- commands
 def cmd_similarity(args) -> int:
-    wv = _load(args)
-    sim = wv.similarity(args.a, args.b)
-    return _emit(args, {"a": args.a, "b": args.b, "cosine_similarity": sim, "cosine_distance": 1 - sim},
-                 f"similarity({args.a}, {args.b}) = {sim:.4f}")
+    cfg = config_from_args(cfgs.SimilarityConfig, args)
+    wv = _load(cfg, args)
+    sim = wv.similarity(cfg.a, cfg.b)
+    return _emit(args, {"a": cfg.a, "b": cfg.b, "cosine_similarity": sim, "cosine_distance": 1 - sim},
+                 f"similarity({cfg.a}, {cfg.b}) = {sim:.4f}")
 
 
 def cmd_distances(args) -> int:
-    wv = _load(args)
-    words = list(dict.fromkeys(args.words))
-    if len(words) < 2:
-        raise BadInputError("distances needs at least two different words")
-    d = wv.distances(words, args.metric)
-    nearest = wv.nearest_within(words, args.metric)
+    cfg = config_from_args(cfgs.DistancesConfig, args)
+    wv = _load(cfg, args)
+    words = list(dict.fromkeys(cfg.words))
+    d = wv.distances(words, cfg.metric)
+    nearest = wv.nearest_within(words, cfg.metric)
     rows = [[w] + [f"{x:.4f}" for x in r] for w, r in zip(words, d)]
-    text = (f"{args.metric} distances\n" + _table(rows, [""] + words) + "\n\nnearest within the list\n"
+    text = (f"{cfg.metric} distances\n" + _table(rows, [""] + words) + "\n\nnearest within the list\n"
             + _table([(w, n, f"{x:.4f}") for w, n, x in nearest], ["word", "nearest", "distance"]))
-    return _emit(args, {"metric": args.metric, "words": words, "matrix": d.tolist(),
+    return _emit(args, {"metric": cfg.metric, "words": words, "matrix": d.tolist(),
                         "nearest": [{"word": w, "nearest": n, "distance": x} for w, n, x in nearest]}, text)
 
 
 def cmd_similar(args) -> int:
     import numpy as np
 
-    if (args.word is None) == (args.vector is None):
-        raise BadInputError("give either a WORD or --vector v1,v2,...")
-    wv = _load(args)
-    if args.vector is not None:
-        try:
-            query = np.array([float(x) for x in args.vector.replace(",", " ").split()], dtype=np.float32)
-        except ValueError:
-            raise BadInputError("--vector must be numbers separated by commas") from None
-        label = "the given vector"
+    cfg = config_from_args(cfgs.SimilarConfig, args)
+    wv = _load(cfg, args)
+    if cfg.vector is not None:
+        query, label = np.array(cfg.vector, dtype=np.float32), "the given vector"
     else:
-        query, label = args.word, args.word
-    pairs = wv.most_similar(query, _topn(args.topn), _restrict(args))
+        query, label = cfg.word, cfg.word
+    pairs = wv.most_similar(query, cfg.top_k, cfg.restrict)
     return _emit(args, {"query": label, "similar": [{"word": w, "cosine": s} for w, s in pairs]},
                  f"most similar to {label}\n" + _ranked(pairs))
 
 
 def cmd_analogy(args) -> int:
-    wv = _load(args)
-    pairs = wv.analogy(args.a, args.b, args.c, _topn(args.topn), args.method, _restrict(args))
-    head = f"{args.a} is to {args.b} as {args.c} is to ... ({'3CosAdd' if args.method == 'add' else '3CosMul'})"
-    return _emit(args, {"a": args.a, "b": args.b, "c": args.c, "method": args.method,
+    cfg = config_from_args(cfgs.AnalogyConfig, args)
+    wv = _load(cfg, args)
+    pairs = wv.analogy(cfg.a, cfg.b, cfg.c, cfg.top_k, cfg.method, cfg.restrict)
+    head = f"{cfg.a} is to {cfg.b} as {cfg.c} is to ... ({'3CosAdd' if cfg.method == 'add' else '3CosMul'})"
+    return _emit(args, {"a": cfg.a, "b": cfg.b, "c": cfg.c, "method": cfg.method,
                         "answers": [{"word": w, "score": s} for w, s in pairs]}, head + "\n" + _ranked(pairs))
 
 
 def cmd_odd(args) -> int:
-    wv = _load(args)
-    odd, ranked = wv.odd_one_out(args.words)
+    cfg = config_from_args(cfgs.OddOneOutConfig, args)
+    wv = _load(cfg, args)
+    odd, ranked = wv.odd_one_out(cfg.words)
     text = f"odd one out: {odd}\n" + _table([(w, f"{s:.4f}") for w, s in ranked], ["word", "cosine to the mean"])
     return _emit(args, {"odd_one_out": odd, "similarity_to_mean": dict(ranked)}, text)
 
 
 def cmd_neighbours(args) -> int:
-    words = list(args.words) + (_read_words(args.file) if args.file else [])
-    if not words:
-        raise BadInputError("give words as arguments or with --file")
-    wv = _load(args)
-    lists = wv.neighbours(words, _topn(args.topn), _restrict(args))
+    from transferlab.words.cluster import read_word_list
+
+    cfg = config_from_args(cfgs.NeighboursConfig, args)
+    words = list(cfg.words) + (read_word_list(cfg.file)[0] if cfg.file else [])
+    wv = _load(cfg, args)
+    lists = wv.neighbours(words, cfg.top_k, cfg.restrict)
     text = "\n".join(f"{w}: " + ", ".join(f"{x} ({s:.3f})" for x, s in lst) for w, lst in zip(words, lists))
     return _emit(args, {"neighbours": {w: [{"word": x, "cosine": s} for x, s in lst]
                                        for w, lst in zip(words, lists)}}, text)
 
 
 def cmd_cluster(args) -> int:
-    from transferlab.words.cluster import cluster_words, plot_clusters, read_word_list
+    from transferlab.io import write_json
+    from transferlab.runs import RunFolder
+    from transferlab.words.cluster import plot_clusters, read_word_list
 
-    cats = None
-    words = list(args.words)
-    if args.file:
-        fw, cats = read_word_list(args.file)
-        if words:
-            raise BadInputError("give words either as arguments or with --file, not both")
-        words = fw
-    if args.top:
-        if words:
-            raise BadInputError("--top clusters the most frequent words: give no other words")
-        if args.top < 3:
-            raise BadInputError("--top must be at least 3")
-    elif not words:
-        raise BadInputError("give words as arguments, with --file, or --top N")
-    wv = _load(args)
-    if args.top:
-        words = wv.index_to_key[:args.top]
+    cfg = config_from_args(cfgs.ClusterConfig, args)
+    words, cats = list(cfg.words), None
+    if cfg.file:
+        words, cats = read_word_list(cfg.file)
+    wv = _load(cfg, args)
+    if cfg.most_frequent:
+        words = wv.index_to_key[:cfg.most_frequent]
     if cats is not None:  # de-duplicate words, keeping each one's first category
-        first = {}
+        first: dict[str, str] = {}
         for w, c in zip(words, cats):
             first.setdefault(w, c)
         words, cats = list(first), list(first.values())
-    res = cluster_words(wv, words, args.k, args.method, args.projection, cats, seed=args.seed)
-    png = plot_clusters(res, Path(args.out), title=f"{len(res['words'])} words from {args.vectors}")
-    res["png"] = str(png)
-    lines = [f"{res['method']}: k={res['k']}" + (f", silhouette {res['silhouette']:.3f}" if res["silhouette"] is not None else "")
-             + (" (k chosen by silhouette)" if res["silhouette_by_k"] else "")]
+    res = wv.cluster(words, cfg.k, cfg.method, cfg.projection, cats, seed=cfg.seed)
+    with RunFolder(cfg.out, "words cluster", cfg, overwrite=cfg.overwrite) as run:
+        png = plot_clusters(res, run.path / cfgs.CLUSTER_PNG, title=f"{len(res['words'])} words from {cfg.vectors}")
+        result = write_json(run.path / cfgs.CLUSTER_JSON, res)
+        run.summary = {k: res.get(k) for k in ("k", "silhouette", "purity", "adjusted_rand")}
+        run.summary["n_words"] = len(res["words"])
+    head = f"{res['method']}: k={res['k']}"
+    if res["silhouette"] is not None:
+        head += f", silhouette {res['silhouette']:.3f}"
+    lines = [head + (" (k chosen by silhouette)" if res["silhouette_by_k"] else "")]
     for i, c in enumerate(res["clusters"]):
         lines.append(f"  cluster {i + 1} ({len(c)}): {', '.join(c)}")
     if cats is not None:
         lines.append(f"purity {res['purity']:.3f}, adjusted Rand index {res['adjusted_rand']:.3f}")
-    lines.append(f"map: {png}")
-    res.pop("coords")
-    return _emit(args, res, "\n".join(lines))
+    lines.append(f"map: {png}   result: {result}")
+    out = {k: v for k, v in res.items() if k != "coords"}
+    out.update(out=str(run.path), png=str(png), json=str(result))
+    return _emit(args, out, "\n".join(lines))
 
 
 def cmd_evaluate(args) -> int:
-    from transferlab.words.evaluate import DEFAULT_RESTRICT, evaluate_analogies, evaluate_similarity
-
-    if not args.analogies and not args.similarity:
-        raise BadInputError("give --analogies FILE and/or --similarity FILE")
-    restrict = DEFAULT_RESTRICT if args.restrict is None else _restrict(args)
-    wv = _load(args)
+    cfg = config_from_args(cfgs.EvaluateConfig, args)
+    wv = _load(cfg, args)
     out, text = {}, []
-    if args.analogies:
-        r = evaluate_analogies(wv, args.analogies, restrict, not args.case_sensitive, args.method)
+    if cfg.analogies:
+        r = wv.evaluate_analogies(cfg.analogies, cfg.restrict or None, not cfg.case_sensitive, cfg.method)
         out["analogies"] = r
         rows = [(s["section"], f"{s['correct'] / s['total']:.4f}" if s["total"] else "-", s["total"], s["skipped"])
                 for s in r["section_details"]]
         text.append(_table(rows, ["section", "accuracy", "questions", "skipped (OOV)"]))
         text.append(f"total accuracy {r['accuracy']:.4f} ({r['n_correct']}/{r['n_questions']}); "
                     f"{r['n_skipped']} skipped as out-of-vocabulary ({100 * r['oov_ratio']:.1f}%)")
-    if args.similarity:
-        r = evaluate_similarity(wv, args.similarity, restrict, not args.case_sensitive)
+    if cfg.similarity:
+        r = wv.evaluate_similarity(cfg.similarity, cfg.restrict or None, not cfg.case_sensitive)
         out["similarity"] = r
         text.append(f"{r['file']}: Spearman {r['spearman']:.4f}, Pearson {r['pearson']:.4f}, "
                     f"{r['n_pairs']} pairs, {r['n_oov']} out-of-vocabulary ({100 * r['oov_ratio']:.1f}%)")
@@ -294,32 +195,119 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_export(args) -> int:
-    wv = _load(args)
-    path = wv.save_word2vec(args.out, header=not args.no_header, limit=args.limit)
-    n = min(args.limit or len(wv), len(wv))
-    return _emit(args, {"path": str(path), "n_words": n, "dim": wv.dim, "header": not args.no_header},
-                 f"wrote {n} x {wv.dim} vectors to {path}")
+    from transferlab.runs import RunFolder
+
+    _legacy_out(args, f"it gets {cfgs.EXPORT_TXT}")
+    cfg = config_from_args(cfgs.ExportConfig, args)
+    wv = _load(cfg, args)
+    n = min(cfg.limit or len(wv), len(wv))
+    out = {"n_words": n, "dim": wv.dim, "header": cfg.header}
+    if cfg.path is not None:  # the deprecated positional file: written as before
+        path = wv.save_word2vec(cfg.path, header=cfg.header, limit=cfg.limit)
+    else:
+        with RunFolder(cfg.out, "words export", cfg, overwrite=cfg.overwrite) as run:
+            path = wv.save_word2vec(run.path / cfgs.EXPORT_TXT, header=cfg.header, limit=cfg.limit)
+            run.summary = dict(out)
+        out["out"] = str(run.path)
+    return _emit(args, {"path": str(path), **out}, f"wrote {n} x {wv.dim} vectors to {path}")
 
 
 def cmd_projector(args) -> int:
+    from transferlab.runs import RunFolder
     from transferlab.words.cluster import read_word_list
 
+    _legacy_out(args, "it gets vectors.tsv and metadata.tsv")
+    cfg = config_from_args(cfgs.ExportProjectorConfig, args)
     words = labels = None
-    if args.file:
-        words, cats = read_word_list(args.file)
+    if cfg.file:
+        words, cats = read_word_list(cfg.file)
         labels = dict(zip(words, cats)) if cats else None
-    wv = _load(args)
-    v, m = wv.save_projector(args.out_dir, args.limit, words, labels)
-    n = len(words) if words else min(args.limit or len(wv), len(wv))
-    return _emit(args, {"vectors_tsv": str(v), "metadata_tsv": str(m), "n_words": n},
+    wv = _load(cfg, args)
+    n = len(words) if words else min(cfg.limit or len(wv), len(wv))
+    out = {"n_words": n}
+    if cfg.path is not None:  # the deprecated positional folder: written as before
+        v, m = wv.save_projector(cfg.path, cfg.limit, words, labels)
+    else:
+        with RunFolder(cfg.out, "words export-projector", cfg, overwrite=cfg.overwrite) as run:
+            v, m = wv.save_projector(run.path, cfg.limit, words, labels)
+            run.summary = dict(out)
+        out["out"] = str(run.path)
+    return _emit(args, {"vectors_tsv": str(v), "metadata_tsv": str(m), **out},
                  f"wrote {v} and {m} ({n} words); load them at https://projector.tensorflow.org")
 
 
 def cmd_info(args) -> int:
-    wv = _load(args)
+    cfg = config_from_args(cfgs.InfoConfig, args)
+    wv = _load(cfg, args)
     rep = wv.report.as_dict()
     text = (f"{rep['source']} ({rep['format']}): {len(wv)} words x {wv.dim} dimensions, loaded in "
             f"{rep['seconds']:.2f} s\nmost frequent: {', '.join(wv.index_to_key[:10])}")
     for w in wv.report.warnings():
         text += f"\nwarning: {w}"
     return _emit(args, {**rep, "first_words": wv.index_to_key[:10], "warnings": wv.report.warnings()}, text)
+
+
+# ---------------------------------------------------------------------------- parsers
+# name -> (handler, one-line help, examples)
+SUBCOMMANDS: dict[str, tuple] = {
+    "similarity": (cmd_similarity, "cosine similarity of two words",
+                   ["transferlab words similarity cat dog",
+                    "transferlab words similarity cat dog --vectors wiki.en.vec --json"]),
+    "distances": (cmd_distances, "distance matrix among words, and each word's nearest within the list",
+                  ["transferlab words distances cat dog car truck",
+                   "transferlab words distances cat dog car truck --metric euclidean --json"]),
+    "similar": (cmd_similar, "nearest words to a word (or to a vector)",
+                ["transferlab words similar frog --top-k 5",
+                 "transferlab words similar frog --restrict 50000 --json"]),
+    "analogy": (cmd_analogy, "A is to B as C is to ? (query words never answer)",
+                ["transferlab words analogy man king woman          # man : king :: woman : ?  -> queen",
+                 "transferlab words analogy paris france tokyo --method cosmul --top-k 3"]),
+    "odd-one-out": (cmd_odd, "the word that fits least with the others",
+                    ["transferlab words odd-one-out breakfast lunch dinner car"]),
+    "neighbours": (cmd_neighbours, "nearest words for many words in one batch",
+                   ["transferlab words neighbours paris london tokyo --top-k 5",
+                    "transferlab words neighbours --file words.txt --restrict 50000 --json"]),
+    "cluster": (cmd_cluster, "cluster words (arguments, a file of word[,category] lines, or the most frequent "
+                             "words) and map them in 2-D",
+                ["transferlab words cluster --file words.csv --out runs/clusters   # word[,category] lines",
+                 "transferlab words cluster --most-frequent 200 -k 8 --projection tsne --out runs/top200"]),
+    "evaluate": (cmd_evaluate, "analogy accuracy and/or word-pair similarity correlation (as gensim computes them)",
+                 ["transferlab words evaluate --analogies questions-words.txt --json",
+                  "transferlab words evaluate --similarity wordsim353.tsv --restrict 0"]),
+    "export": (cmd_export, "write the vectors in word2vec text format (a run folder with vectors.txt)",
+               ["transferlab words export --out runs/glove-text --limit 50000",
+                "transferlab words export --out runs/glove-plain --no-header --overwrite"]),
+    "export-projector": (cmd_projector, "vectors.tsv + metadata.tsv for the TensorBoard embedding projector",
+                         ["transferlab words export-projector --out runs/projector --limit 5000",
+                          "transferlab words export-projector --file words.csv --out runs/projector-words"]),
+    "info": (cmd_info, "size, dimensions, load report of the vectors",
+             ["transferlab words info", "transferlab words info --vectors wiki.en.vec --json"]),
+}
+
+
+
+
+def fill(parser: argparse.ArgumentParser) -> None:
+    """Fill the ``words`` parser: one sub-parser per sub-command, built from its config."""
+    parser.description = DESCRIPTION
+    parser.epilog = ("examples:\n  transferlab words analogy man king woman\n"
+                     "  transferlab words SUBCOMMAND --help")
+    sub = parser.add_subparsers(dest="words_command", metavar="SUBCOMMAND")
+    sub.required = True
+    for name, (func, help_text, examples) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text[:1].upper() + help_text[1:] + ".",
+                           formatter_class=HelpFormatter,
+                           epilog="examples:\n" + "\n".join(f"  {e}" for e in examples))
+        cls = cfgs.CONFIGS[name]
+        shared = cfgs.SearchOptions.model_fields  # the vectors group last
+        actions = add_config_arguments(p, cls, only=[f for f in cls.model_fields if f not in shared]
+                                       + [f for f in cls.model_fields if f in shared])
+        for action in actions:
+            if action.schema_field[1] == "path":  # the deprecated positional OUT: accepted, not shown
+                action.help = argparse.SUPPRESS
+        p.add_argument("--json", action="store_true",
+                       help="print exactly one JSON object on stdout; warnings go to stderr (default: text)")
+        p.set_defaults(func=func)
+
+
+PARSERS = {"words": fill}

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from transferlab.errors import BadInputError, DataError
-from transferlab.words.vectors import WordVectors
+from transferlab.words import validate
+
+if TYPE_CHECKING:  # the functions take a WordVectors; vectors.py imports this module for its methods
+    from transferlab.words.vectors import WordVectors
 
 
 def read_word_list(path: str | Path) -> tuple[list[str], list[str] | None]:
@@ -44,6 +47,7 @@ def cluster_words(wv: WordVectors, words: Sequence[str], k: int | None = None, m
     from sklearn.cluster import AgglomerativeClustering, KMeans
     from sklearn.metrics import adjusted_rand_score, silhouette_score
 
+    k = validate.clusters(k)
     words = list(dict.fromkeys(words))
     if categories is not None and len(categories) != len(words):
         raise BadInputError("categories must match the (de-duplicated) words one to one")

@@ -21,7 +21,7 @@ def part(out_dir: Path, quick: bool) -> None:
     for a, b in [("cat", "dog"), ("cat", "car"), ("coffee", "tea"), ("king", "queen")]:
         print(f"  similarity({a}, {b}) = {wv.similarity(a, b):.3f}")
     print("  man is to king as woman is to: "
-          + ", ".join(f"{w} ({s:.3f})" for w, s in wv.analogy("man", "king", "woman", topn=5)))
+          + ", ".join(f"{w} ({s:.3f})" for w, s in wv.analogy("man", "king", "woman", top_k=5)))
     print("  paris is to france as tokyo is to: " + wv.analogy("paris", "france", "tokyo")[0][0])
     print("  odd one out of breakfast lunch dinner car: " + wv.odd_one_out(["breakfast", "lunch", "dinner", "car"])[0])
     words = [w for ws in DEMO_WORDS.values() for w in ws]

