@@ -7,11 +7,26 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import run_cli
+from conftest import real_images, run_cli
 from transferlab.errors import BadInputError
 from transferlab.sweep.spec import make_plan
 
 TINY = {"data": "fashion-mnist", "per_class": 5, "image_size": 32, "workers": 0}
+
+
+def broken_dataset(root: Path) -> Path:
+    """Ants and bees where every bee of train/ is a damaged file (named .jpg): the listing, and so the
+    sweep's checks before it starts, find nothing wrong; the run itself must fail, naming the class."""
+    for split, n in (("train", 6), ("val", 3)):
+        for cls in ("ants", "bees"):
+            (root / split / cls).mkdir(parents=True)
+            for i, photo in enumerate(real_images(split, cls, n)):
+                target = root / split / cls / photo.name
+                if split == "train" and cls == "bees":
+                    target.write_bytes(b"\xff\xd8 not really a JPEG " * 10)
+                else:
+                    target.write_bytes(photo.read_bytes())
+    return root
 
 
 def write_spec(path: Path, spec: dict) -> Path:
@@ -69,7 +84,8 @@ def test_spellings_references_values_and_stable_names():
     a = make_plan({"command": "fne", "base": {**TINY, "workers": 3, "post": "fne"}, "grid": {"layers": ["last"]}})
     b = make_plan({"command": "fne", "base": {**TINY, "device": "cpu"}, "grid": {"layers": ["last"]}})
     assert a.runs[0].name == b.runs[0].name
-    with pytest.raises(BadInputError, match=r"grid \(post=bogus\).*invalid choice: 'bogus'"):
+    with pytest.raises(BadInputError, match=r"grid \(post=bogus\): post \(--post\) must be one of fne, std, l2, none, "
+                                             r"got bogus"):
         make_plan({"command": "fne", "base": TINY, "grid": {"post": ["fne", "bogus"]}})
     with pytest.raises(BadInputError, match="refers to transfer, which this run does not set"):
         make_plan({"command": "finetune", "base": TINY, "grid": {"freeze": ["${transfer}"]}})
@@ -92,31 +108,35 @@ def test_dry_run_json_lists_runs_and_writes_nothing(tmp_path, capsys):
 def test_fne_sweep_local_pool_shares_extraction_isolates_failures_and_resumes(tmp_path, capsys):
     cache = Path(os.environ["TRANSFERLAB_CACHE"]) / "features"
     before = set(cache.glob("*.npz")) if cache.exists() else set()
+    broken = broken_dataset(tmp_path / "broken")
     spec = write_spec(tmp_path / "fne.yaml", {
         "name": "layers", "command": "fne", "base": TINY,
-        "grid": {"model": ["efficientnet_lite0", "no_such_model"], "layers": ["all", "stages", "last"]}})
+        "grid": {"data": ["fashion-mnist", str(broken)], "layers": ["all", "stages", "last"]}})
     out = tmp_path / "sweep"
     code, stdout, err = run_cli(["sweep", spec, "--out", out, "--workers", "2", "--json"], capsys)
-    assert code == 0
+    assert code == 2  # runs failed on bad input: a user error, and the sweep says so
+    assert "3 of 6 run(s) failed" in err
     info = json.loads(stdout)  # stdout is exactly one JSON object; progress went to stderr
     assert info["done"] == 3 and info["failed"] == 3 and info["missing"] == 0
-    # the three good runs shared ONE extraction (train + test = 2 cache entries), of the union of their taps
+    # each dataset's three runs shared ONE extraction (train + test = 2 cache entries), of the union of their taps
     new = set(cache.glob("*.npz")) - before
-    assert len(new) == 2
+    assert len(new) == 4
     df = pd.read_parquet(out / "results.parquet")
-    assert list(df.columns[:3]) == ["run", "model", "layers"]
+    assert list(df.columns[:3]) == ["run", "data", "layers"]
     for col in ("accuracy", "mean_class_accuracy", "seconds", "status", "error"):
         assert col in df.columns
     assert pd.read_csv(out / "results.csv")["status"].tolist() == df["status"].tolist()
-    good, bad = df[df.model == "efficientnet_lite0"], df[df.model == "no_such_model"]
+    good, bad = df[df.data == "fashion-mnist"], df[df.data != "fashion-mnist"]
     assert set(good.status) == {"done"} and set(bad.status) == {"failed"}
-    assert all("no_such_model" in e for e in bad.error)
+    assert all("class 'bees' has no readable training image" in e for e in bad.error)
     assert (good.accuracy > 0.3).all()  # 10 classes, 50 test images: well above chance (0.1)
     dims = dict(zip(good.layers, good.dim))
     assert dims["all"] == 21008 and dims["last"] == 1280 and dims["stages"] < dims["all"]
     failed_folder = Path(bad.folder.iloc[0])
     assert "Traceback" in (failed_folder / "traceback.txt").read_text()
-    assert "no_such_model" in json.loads((failed_folder / "error.json").read_text())["error"]
+    error = json.loads((failed_folder / "error.json").read_text())
+    assert "bees" in error["error"] and error["kind"] == "user error"
+    assert json.loads((failed_folder / "run.json").read_text())["status"] == "failed"
 
     # the sweep's slice equals a standalone `fne` run of that layer setting (same features, same SVM)
     code, single, _ = run_cli(["fne", "--data", "fashion-mnist", "--per-class", "5", "--image-size", "32",
@@ -127,15 +147,17 @@ def test_fne_sweep_local_pool_shares_extraction_isolates_failures_and_resumes(tm
     assert json.loads(single)["accuracy"] == pytest.approx(last.accuracy, abs=1e-12)
     assert (tmp_path / "single" / "predictions.csv").read_text() == (Path(last.folder) / "predictions.csv").read_text()
 
-    # a kill: one run lost its metrics.json (partial folder left behind); rerun completes only the missing runs
+    # a kill: one run's manifest still says running (partial folder left behind); a rerun completes only the
+    # missing and failed runs
     stages = Path(good[good.layers == "stages"].folder.iloc[0])
-    (stages / "metrics.json").unlink()
+    manifest = json.loads((stages / "run.json").read_text())
+    (stages / "run.json").write_text(json.dumps({**manifest, "status": "running"}))
     (stages / "half-written.tmp").write_text("junk")
     untouched = Path(good[good.layers == "all"].folder.iloc[0]) / "metrics.json"
     stamp = untouched.stat().st_mtime_ns
     code, stdout, _ = run_cli(["sweep", spec, "--out", out, "--json"], capsys)
     info = json.loads(stdout)
-    assert code == 0 and info["complete_before"] == 2 and info["to_run"] == 4  # 1 lost + 3 failed retried
+    assert code == 2 and info["complete_before"] == 2 and info["to_run"] == 4  # 1 lost + 3 failed retried
     assert info["done"] == 3 and info["failed"] == 3
     assert untouched.stat().st_mtime_ns == stamp  # complete runs are not redone
     assert (stages / "metrics.json").is_file() and not (stages / "half-written.tmp").exists()
@@ -145,7 +167,7 @@ def test_fne_sweep_local_pool_shares_extraction_isolates_failures_and_resumes(tm
     rep = json.loads(stdout)
     assert code == 0 and rep["done"] == 3 and rep["failed"] == 3
     md = (out / "report.md").read_text()
-    assert "vs full embedding" in md and "| all | 21008 |" in md and "no_such_model" in md
+    assert "vs full embedding" in md and "| all | 21008 |" in md and "no readable training image" in md
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 2 and "<table>" in html
     assert (out / "fne_layers.png").stat().st_size > 5000
@@ -153,20 +175,22 @@ def test_fne_sweep_local_pool_shares_extraction_isolates_failures_and_resumes(tm
 
 @pytest.mark.slow
 def test_finetune_sweep_through_submitit_records_a_crash_and_draws_the_yosinski_curve(tmp_path, capsys):
+    broken = broken_dataset(tmp_path / "broken")
     spec = write_spec(tmp_path / "ft.yaml", {
         "name": "yosinski", "command": "finetune",
         "base": {**TINY, "epochs": 1, "augment": "none", "batch_size": 25},
-        "grid": {"transfer": ["all"], "freeze": ["${transfer}", 0, 99]}})
+        "grid": {"transfer": ["all"], "freeze": ["${transfer}", 0]},
+        "runs": [{"data": str(broken), "transfer": "all", "freeze": 0}]})
     out = tmp_path / "sweep"
     code, stdout, _ = run_cli(["sweep", spec, "--out", out, "--executor", "submitit-debug", "--time", "10",
                                "--json"], capsys)
     info = json.loads(stdout)
-    assert code == 0 and info["done"] == 2 and info["failed"] == 1 and len(info["job_ids"]) == 3
+    assert code == 2 and info["done"] == 2 and info["failed"] == 1 and len(info["job_ids"]) == 3
     jobs = json.loads((out / "slurm" / "jobs.json").read_text())
     assert jobs["cluster"] == "debug" and jobs["parameters"]["timeout_min"] == 10
     df = pd.read_parquet(out / "results.parquet")
-    crash = df[df.freeze == "99"].iloc[0]
-    assert crash.status == "failed" and "--freeze 99" in crash.error and "only 8 blocks" in crash.error
+    crash = df[df.status == "failed"].iloc[0]
+    assert "class 'bees' has no readable training image" in crash.error and "not an image" in crash.error
     ok = df[df.status == "done"]
     assert sorted(ok.freeze_blocks.tolist()) == [0, 8] and (ok.blocks == 8).all()
     for folder in ok.folder:
@@ -177,4 +201,4 @@ def test_finetune_sweep_through_submitit_records_a_crash_and_draws_the_yosinski_
     assert code == 0 and str(out / "yosinski.png") in rep["plots"]
     md = (out / "report.md").read_text()
     assert "transferred + frozen (freeze = K)" in md and "transferred + fine-tuned (freeze 0)" in md
-    assert "--freeze 99" in md  # the failed run and its error are in the summary
+    assert "no readable training image" in md  # the failed run and its error are in the summary

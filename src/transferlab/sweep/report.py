@@ -17,7 +17,7 @@ import math
 from pathlib import Path
 
 from transferlab import io as tio
-from transferlab.sweep.execute import read_metrics
+from transferlab.sweep.folders import read_metrics
 from transferlab.sweep.results import load_plan, write_results
 
 FROZEN, TUNED = "transferred + frozen (freeze = K)", "transferred + fine-tuned (freeze 0)"
@@ -187,9 +187,22 @@ def _html_table(header: list[str], rows: list[list]) -> str:
 
 
 def render_report(out: str | Path) -> dict:
-    """Refresh the results table and write report.md, report.html and the plots into ``out``."""
+    """Refresh the results table and write report.md, report.html and the plots into ``out``, holding the
+    sweep folder's lock (a sweep still running there, or a second report, is refused at once)."""
+    import time
+
+    from transferlab.runs import locked, update_manifest
+
     out = Path(out)
     plan = load_plan(out)
+    with locked(out, "report"):
+        info = _render(out, plan)
+        update_manifest(out, report={"markdown": info["markdown"], "html": info["html"], "plots": info["plots"],
+                                     "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    return info
+
+
+def _render(out: Path, plan) -> dict:
     table = write_results(out, plan)
     df = table["frame"]
     rows = df.astype(object).where(df.notna(), None).to_dict("records") if len(df) else []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from transferlab import io as tio
 from transferlab.errors import BadInputError
-from transferlab.sweep.execute import read_error, read_metrics, run_folder, run_status
+from transferlab.sweep.folders import read_error, read_metrics, run_folder, run_status
 from transferlab.sweep.spec import Plan
 
 PLAN_FILE = "sweep.json"

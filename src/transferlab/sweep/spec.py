@@ -1,4 +1,4 @@
-"""Sweep specs: a YAML file describing a study, expanded into validated runs.
+"""Sweep specs: a YAML file describing a study, expanded into runs validated by the commands' own configs.
 
 A spec::
 
@@ -17,8 +17,10 @@ A spec::
 ``grid`` may also be a list of mappings (the union of several products).  A value written
 ``${OPTION}`` takes the value of another option of the same run: ``freeze: ["${transfer}", 0]``
 with ``transfer: [0, 1, 2]`` is "frozen" (freeze = transfer) vs "fine-tuned" (freeze 0), the
-Yosinski study.  ``command`` may be set per run in ``runs`` (and in ``grid``).  Option names
-are those of ``transferlab fne`` / ``transferlab finetune`` (see ``sweep.options``).
+Yosinski study.  ``command`` may be set per run in ``runs`` (and in ``grid``).  Option names are
+the fields of ``FNEConfig`` / ``FinetuneConfig`` (or their command-line spellings, ``--backbone-lr-mult``,
+``no-cache-frozen: true``); every run is one of those configs, so a spec accepts and refuses exactly
+what the command line and Python do.
 """
 from __future__ import annotations
 
@@ -31,10 +33,28 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from transferlab.errors import BadInputError
-from transferlab.sweep.options import COMMANDS, PATH_OPTIONS, option_table
+from transferlab.schema import Config, ConfigError
 
 TOP_KEYS = ("name", "description", "command", "base", "grid", "runs")
+COMMANDS = ("fne", "finetune")
+# set by the sweep itself for every run (its folder, quiet workers): not settable in a spec
+CONTROLLED = frozenset({"out", "overwrite", "quiet"})
+# options whose values are file system paths (relative ones are relative to where the sweep starts)
+PATH_OPTIONS = frozenset({"data", "train_list", "test_list", "images", "weights"})
 _REF = re.compile(r"^\$\{\s*([A-Za-z0-9_-]+)\s*\}$")
+
+
+def config_class(command: str) -> type[Config]:
+    """The config a sweep run of ``command`` is."""
+    if command == "fne":
+        from transferlab.fne.config import FNEConfig
+
+        return FNEConfig
+    if command == "finetune":
+        from transferlab.finetune.config import FinetuneConfig
+
+        return FinetuneConfig
+    raise BadInputError(f"unknown sweep command {command!r}: choose {' or '.join(COMMANDS)}")
 
 
 @dataclass
@@ -43,10 +63,11 @@ class Run:
 
     name: str  # folder name under DIR/runs: readable + hash suffix, stable across reruns
     command: str  # fne | finetune
-    options: dict  # every option the spec sets for this run (dest -> value as written, references resolved)
+    options: dict  # every option the spec sets for this run (field -> value as written, references resolved)
     varied: dict  # the options the grid/runs entries set (the columns of the results table)
-    argv: list[str]  # the command's words (without --out/--json/--quiet)
-    key: str  # digest of the command + the options that change the result
+    argv: list[str]  # the command's words for those options (without --out)
+    key: str  # digest of the command + the result-changing options that differ from the defaults
+    config: dict = field(default_factory=dict)  # the validated config, every field
 
     def cli(self, out: str | Path) -> str:
         """The equivalent single command."""
@@ -54,12 +75,19 @@ class Run:
 
         return " ".join(["transferlab", self.command, *map(shlex.quote, self.argv), "--out", shlex.quote(str(out))])
 
+    def make_config(self, cwd: str | os.PathLike | None = None, **runtime) -> Config:
+        """The run's config, relative paths made absolute against ``cwd``, plus runtime fields (out, quiet...)."""
+        cls = config_class(self.command)
+        values = absolute_paths(self.options, cwd) if cwd is not None else dict(self.options)
+        return cls(**{**values, **runtime})
+
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Run":
-        return cls(**{k: d[k] for k in ("name", "command", "options", "varied", "argv", "key")})
+        return cls(**{k: d[k] for k in ("name", "command", "options", "varied", "argv", "key")},
+                   config=d.get("config", {}))
 
 
 @dataclass
@@ -84,13 +112,19 @@ def load_spec(path: str | os.PathLike) -> dict:
 
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise BadInputError(f"cannot read sweep spec {path}: {exc.strerror or exc}") from exc
     try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInputError(f"{path} is not a text file (a sweep spec is YAML text); is it the right file?") from None
+    if "\x00" in text:
+        raise BadInputError(f"{path} is not a text file (a sweep spec is YAML text); is it the right file?")
+    try:
         spec = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise BadInputError(f"{path} is not valid YAML: {exc}") from exc
+        raise BadInputError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(spec, dict):
         raise BadInputError(f"{path}: a sweep spec is a mapping with keys {', '.join(TOP_KEYS)}")
     return spec
@@ -103,8 +137,16 @@ def plan_from_file(path: str | os.PathLike) -> Plan:
     return plan
 
 
+def _normalise(cls: type[Config], key, value, where: str) -> tuple[str, object]:
+    name, value = cls.normalise(str(key), value, where)
+    if name in CONTROLLED:
+        raise BadInputError(f"{where}: {key} is set by the sweep for every run (each run gets its own folder under "
+                            "DIR/runs); leave it out of the spec")
+    return name, value
+
+
 def make_plan(spec: dict, default_name: str = "sweep") -> Plan:
-    """Expand and validate a spec: every option name and value is checked before anything runs."""
+    """Expand and validate a spec: every option name and value is checked by the run's config before anything runs."""
     unknown = sorted(set(spec) - set(TOP_KEYS))
     if unknown:
         raise BadInputError(f"sweep spec: unknown key(s) {', '.join(map(str, unknown))}; the keys are "
@@ -138,23 +180,25 @@ def make_plan(spec: dict, default_name: str = "sweep") -> Plan:
         cmd = point.pop("command", command)
         if cmd not in COMMANDS:
             raise BadInputError(f"{where}: command {cmd!r}: choose {' or '.join(COMMANDS)}")
-        table = option_table(cmd)
+        cls = config_class(cmd)
         merged: dict = {}
         for k, v in base.items():
-            dest, v = table.normalise(k, v, "base")
-            merged[dest] = v
+            name, v = _normalise(cls, k, v, "base")
+            merged[name] = v
         varied_keys = []
         for k, v in point.items():
-            dest, v = table.normalise(k, v, where)
-            merged[dest] = v
-            varied_keys.append(dest)
+            name, v = _normalise(cls, k, v, where)
+            merged[name] = v
+            varied_keys.append(name)
         merged = _resolve_references(merged, where)
+        label = f"{where} ({_describe(merged, varied_keys)})"
         if merged.get("data") is None and merged.get("train_list") is None:
             raise BadInputError(f"{where}: no dataset: set data (e.g. data: fashion-mnist) in base or in the grid")
-        argv = table.argv(merged, where)
-        ns = table.parse(argv, f"{where} ({_describe(merged, varied_keys)})")
-        identity = table.identity(ns)
-        key = hashlib.sha256(json.dumps([cmd, identity], sort_keys=True, default=str).encode()).hexdigest()[:8]
+        try:
+            config = cls(**merged)
+        except ConfigError as exc:
+            raise ConfigError(f"{label}: {exc}") from None
+        key = hashlib.sha256(json.dumps([cmd, config.identity()], sort_keys=True, default=str).encode()).hexdigest()[:8]
         varied = {k: merged.get(k) for k in varied_keys}
         if mixed:
             varied = {"command": cmd, **varied}
@@ -162,7 +206,8 @@ def make_plan(spec: dict, default_name: str = "sweep") -> Plan:
             if k not in columns:
                 columns.append(k)
         if key not in planned:  # the same run reached twice (e.g. K=0 frozen == K=0 fine-tuned): run it once
-            planned[key] = Run(run_name(cmd, varied, key), cmd, merged, varied, argv, key)
+            argv = config.to_argv(only=set(merged))
+            planned[key] = Run(run_name(cmd, varied, key), cmd, merged, varied, argv, key, config.to_dict())
     plan_name = str(spec.get("name") or default_name)
     return Plan(plan_name, list(planned.values()), columns, spec)
 
@@ -222,14 +267,11 @@ def _short(value) -> str:
     return text
 
 
-def absolute_argv(run: Run, cwd: str | os.PathLike) -> list[str]:
-    """The run's words with relative paths made absolute against ``cwd`` (where the sweep was started)."""
-    table = option_table(run.command)
-    opts = dict(run.options)
+def absolute_paths(options: dict, cwd: str | os.PathLike) -> dict:
+    """``options`` with relative paths made absolute against ``cwd`` (where the sweep was started)."""
+    opts = dict(options)
     for k in PATH_OPTIONS:
         v = opts.get(k)
         if isinstance(v, str) and v and v != "fashion-mnist" and not os.path.isabs(v):
-            candidate = Path(cwd) / v
-            if candidate.exists():
-                opts[k] = str(candidate.resolve())
-    return table.argv(opts, run.name)
+            opts[k] = str((Path(cwd) / v).resolve())
+    return opts
