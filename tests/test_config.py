@@ -54,7 +54,8 @@ def test_every_option_of_every_parser_is_its_schema_field():
             if action.option_strings:
                 assert cls.flag(name) in action.option_strings, (path, name, action.option_strings)
             assert action.default is argparse.SUPPRESS or not action.option_strings  # the config fills defaults
-            if isinstance(f.default, bool):
+            if isinstance(f.default, bool):  # a flag: it says what is done without it
+                assert "(default: " in (action.help or ""), (path, name, action.help)
                 continue
             if not f.is_required():
                 assert f"(default: {default_text(cls, name)})" in (action.help or ""), (path, name, action.help)
@@ -62,6 +63,16 @@ def test_every_option_of_every_parser_is_its_schema_field():
             if choices:
                 assert action.metavar == "{" + ",".join(map(str, choices)) + "}", (path, name, action.metavar)
     assert checked > 100
+
+
+def test_every_option_states_its_default():
+    from transferlab.cli import build_parser
+
+    for path, parser in walk_parsers(build_parser()):
+        for action in parser._actions:
+            if action.option_strings and action.help != argparse.SUPPRESS and \
+                    not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+                assert action.help and action.help.count("(default") == 1, (path, action.option_strings, action.help)
 
 
 def test_one_vocabulary_across_every_command():

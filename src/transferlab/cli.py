@@ -68,7 +68,7 @@ def _run_demo(args) -> int:
     from transferlab.cli_args import config_from_args
     from transferlab.demo import DemoConfig, run_demo
 
-    run_demo(config_from_args(DemoConfig, args))
+    run_demo(config_from_args(DemoConfig, args), as_json=args.json)
     return 0
 
 

@@ -84,14 +84,14 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type[Config], *, 
             action = target.add_argument(name, metavar=meta.get("metavar") or name.upper(),
                                          help=_with_default(help_text, cls, name, positional=True), **kw)
         elif field.annotation is bool or field.default is True or field.default is False:
-            if field.default is True:
+            if field.default is True:  # the flag turns off what the field's help describes
                 flags = [meta.get("negate") or f"--no-{name.replace('_', '-')}"]
                 kw.update(action="store_false")
-                shown = help_text
+                shown = f"{meta.get('negate_help') or 'turn this off'} (default: {help_text or 'on'})"
             else:
                 flags = [cls.flag(name)] + ([meta["short"]] if meta.get("short") else [])
                 kw.update(action="store_true")
-                shown = help_text
+                shown = help_text if "(default" in help_text else f"{help_text} (default: off)".strip()
             action = target.add_argument(*flags, help=shown or None, **kw)
         else:
             flags = [cls.flag(name)] + ([meta["short"]] if meta.get("short") else [])
@@ -131,6 +131,8 @@ def add_output_arguments(parser: argparse.ArgumentParser, *, json: bool = True, 
     """``--json`` (and ``--quiet`` where the config has no field for it): how results are printed."""
     if json:
         parser.add_argument("--json", action="store_true",
-                            help="print exactly one JSON object on stdout; progress and warnings go to stderr")
+                            help="print exactly one JSON object on stdout; progress and warnings go to stderr "
+                                 "(default: a readable summary)")
     if quiet:
-        parser.add_argument("--quiet", action="store_true", help="no progress bars or progress lines on stderr")
+        parser.add_argument("--quiet", action="store_true",
+                            help="no progress bars or progress lines on stderr (default: off)")

@@ -32,19 +32,22 @@ class ConfigError(BadInputError):
 
 
 def option(default: Any = None, help: str = "", *, flag: str | None = None, short: str | None = None,
-           hidden: tuple[str, ...] = (), negate: str | None = None, runtime: bool = False, group: str | None = None,
+           hidden: tuple[str, ...] = (), negate: str | None = None, negate_help: str | None = None,
+           runtime: bool = False, group: str | None = None,
            metavar: str | None = None, positional: bool = False, nargs: int | str | None = None, cli: bool = True,
            default_text: str | None = None, **constraints) -> Any:
     """A config field with everything a door needs to know about it.
 
     ``flag``: the command-line spelling (default ``--field-name``); ``short``: a one-letter alias;
     ``hidden``: old spellings still accepted but not shown; ``negate``: for a boolean that is on by
-    default, the flag that turns it off (``--no-cache``); ``runtime``: the field never changes a
+    default, the flag that turns it off (``--no-cache``), whose help is ``negate_help`` (``help`` says
+    what the default does); ``runtime``: the field never changes a
     result; ``group``: the help section; ``positional``: a positional argument; ``cli=False``: set
     from Python or YAML only; ``default_text``: how the help states a default of None;
     ``constraints``: pydantic's ``ge``, ``gt``, ``le``, ``lt``, ``min_length`` ...
     """
-    extra = {"flag": flag, "short": short, "hidden": tuple(hidden), "negate": negate, "runtime": runtime,
+    extra = {"flag": flag, "short": short, "hidden": tuple(hidden), "negate": negate, "negate_help": negate_help,
+             "runtime": runtime,
              "group": group, "metavar": metavar, "positional": positional, "nargs": nargs, "cli": cli,
              "default_text": default_text}
     return Field(default, description=help, json_schema_extra={"transferlab": extra}, **constraints)

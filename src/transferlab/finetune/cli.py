@@ -27,10 +27,11 @@ def fill_finetune(p) -> None:
     groups = {title: p.add_argument_group(title) for title in GROUPS}
     add_config_arguments(p, FinetuneConfig, groups=groups)
     groups["run"].add_argument("--config", metavar="FILE",
-                               help="read the settings from a config.yaml (options given here override them)")
+                               help="read the settings from a config.yaml (options given here override them) "
+                                    "(default: none)")
     groups["run"].add_argument("--resume", metavar="RUN",
                                help="continue the run in RUN from its last checkpoint; with a larger --epochs, "
-                                    "extend a finished run")
+                                    "extend a finished run (default: none: a new run)")
     add_output_arguments(p)
     p.set_defaults(func=run_finetune)
 

@@ -14,7 +14,7 @@ from pydantic import field_validator, model_validator
 
 from transferlab.data.config import DataOptions
 from transferlab.errors import BadInputError
-from transferlab.fne.config import RunOptions
+from transferlab.fne.config import RunOptions, run_folder
 from transferlab.models.config import ModelOptions
 from transferlab.schema import Config, option
 
@@ -27,6 +27,7 @@ class FinetuneConfig(RunOptions, ModelOptions, DataOptions):
     """``transferlab finetune`` / ``tl.finetune``: which blocks are transferred, frozen and retrained, and how."""
 
     command = "finetune"
+    out: str | None = run_folder("a new folder runs/finetune-DATA-MODEL-TIME")
     val_fraction: float | None = option(None, "validate on this stratified fraction of train", gt=0, lt=1,
                                         group="dataset", default_text="the dataset's val/ or test/ split")
     # transfer
@@ -61,11 +62,14 @@ class FinetuneConfig(RunOptions, ModelOptions, DataOptions):
     patience: int | None = option(None, "stop after this many epochs without validation improvement", ge=1,
                                   group="optimisation", default_text="off")
     amp: bool = option(True, "mixed precision on a GPU (bf16, else fp16 with loss scaling)", negate="--no-amp",
+                       negate_help="full precision on a GPU too",
                        group="optimisation")
     cache_frozen: bool = option(True, "cache the frozen prefix's outputs once (with frozen blocks and --augment none)",
-                                negate="--no-cache-frozen", group="caches")
+                                negate="--no-cache-frozen", negate_help="run the frozen blocks every epoch",
+                                group="caches")
     cache_images: bool = option(True, "decode every training image once and keep it in RAM (downscaled to what the "
-                                      "augmentation needs)", negate="--no-cache-images", group="caches")
+                                      "augmentation needs)", negate="--no-cache-images",
+                                negate_help="decode every training image every epoch", group="caches")
     cache_max_gb: float = option(4.0, "largest frozen-prefix cache kept in memory (GiB)", ge=0, runtime=True,
                                  group="caches")
     cache_images_gb: float = option(4.0, "largest decoded-image cache kept in memory (GiB); off when it would need "

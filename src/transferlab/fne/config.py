@@ -13,10 +13,16 @@ POSTS = ("fne", "std", "l2", "none")
 FNE_THRESHOLDS = (-0.25, 0.15)  # Garcia-Gasulla et al. 2018: > 0.15 -> 1, < -0.25 -> -1, else 0
 
 
+def run_folder(default_text: str):
+    """The ``out`` field: the run folder (refused when it holds another run, unless ``overwrite``)."""
+    return option(None, "run folder (refused when it holds another run, unless --overwrite)", runtime=True,
+                  group="run", metavar="DIR", default_text=default_text)
+
+
 class RunOptions(Config):
     """Where a run writes its folder, and how it talks."""
 
-    out: str | None = option(None, "run folder", runtime=True, group="run", metavar="DIR")
+    out: str | None = run_folder("a new folder under runs/")
     overwrite: bool = option(False, "replace the run already in --out (its files are removed first)", runtime=True,
                              group="run")
     quiet: bool = option(False, "no progress bars or progress lines on stderr", runtime=True, group="run")
@@ -29,7 +35,8 @@ class ExtractOptions(Config):
                                 "(pre-logits), a comma list of module names (NAME@K for the K-th call) or re:PATTERN",
                          group="extraction", metavar="SPEC")
     batch_size: int = option(32, "images per forward pass", ge=1, group="extraction")
-    use_cache: bool = option(True, "read and write the feature cache", negate="--no-cache", runtime=True,
+    use_cache: bool = option(True, "read and write the feature cache", negate="--no-cache",
+                             negate_help="always extract; never read or write the feature cache", runtime=True,
                              group="extraction")
 
     @model_validator(mode="after")
@@ -43,6 +50,8 @@ class EmbedConfig(RunOptions, ExtractOptions, ModelOptions, DataOptions):
     """``transferlab embed`` / ``tl.embed``: pooled activations of the tapped layers, cached."""
 
     command = "embed"
+    out: str | None = run_folder("a new folder runs/embed-DATA-MODEL-LAYERS-TIME (from Python: no folder, only "
+                                 "the cache)")
 
 
 class ProbeOptions(Config):
@@ -70,6 +79,7 @@ class ProbeConfig(ProbeOptions, RunOptions):
     """``transferlab probe RUN``: the probe on the features of an ``embed`` run."""
 
     command = "probe"
+    out: str | None = run_folder("the embed run folder itself")
     run: str = option(..., "an embed (or fne) run folder", positional=True, metavar="RUN")
     layers: str | None = option(None, "use only these tapped layers (comma list of names from embed.json)",
                                 group="probe", metavar="NAMES", default_text="every extracted layer")
@@ -79,6 +89,7 @@ class FNEConfig(ProbeOptions, EmbedConfig):
     """``transferlab fne`` / ``tl.fne``: extraction, post-processing and linear SVM in one run."""
 
     command = "fne"
+    out: str | None = run_folder("a new folder runs/fne-DATA-MODEL-LAYERS-TIME")
 
 
 EMBED_FIELDS = tuple(EmbedConfig.model_fields)

@@ -256,8 +256,8 @@ class ExportConfig(_FolderOrLegacyFile, VectorOptions):
     default_out: ClassVar[str] = "runs/words-export"
     out: str | None = option(None, f"output folder: {EXPORT_TXT} and run.json", metavar="DIR",
                              default_text=default_out)
-    header: bool = option(True, "GloVe style: no 'COUNT DIMENSIONS' first line (default: with it, as word2vec)",
-                          negate="--no-header")
+    header: bool = option(True, "a 'COUNT DIMENSIONS' first line, as word2vec", negate="--no-header",
+                          negate_help="GloVe style: no 'COUNT DIMENSIONS' first line")
     limit: int | None = option(None, "only the N most frequent words (0 = all)", ge=0, metavar="N",
                                default_text="all words")
     overwrite: bool = _overwrite()
