@@ -30,7 +30,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "hymenoptera"
 def forward_ips(backbone, batch_size: int, size: int, batches: int) -> float:
     import torch
 
-    from transferlab.embed.extract import prepare_model
+    from transferlab.fne.extract import prepare_model
 
     model = prepare_model(backbone, torch.device("cpu"))
     x = torch.randn(batch_size, 3, size, size).contiguous(memory_format=torch.channels_last)
@@ -43,13 +43,13 @@ def forward_ips(backbone, batch_size: int, size: int, batches: int) -> float:
 
 
 def end_to_end_ips(backbone, args) -> tuple[float, int]:
-    from transferlab.embed.extract import EmbedConfig, embed
+    from transferlab.fne.pipeline import embed
 
     with tempfile.TemporaryDirectory() as out:
-        config = EmbedConfig(data=str(args.data), model=args.model, layers=args.layers, image_size=args.image_size,
-                             batch_size=args.batch_size, workers=args.workers, use_cache=False, progress=False)
         start = time.perf_counter()
-        result = embed(config, out_dir=out, backbone=backbone)
+        result = embed(str(args.data), model=args.model, layers=args.layers, image_size=args.image_size,
+                       batch_size=args.batch_size, workers=args.workers, use_cache=False, quiet=True,
+                       out=str(Path(out) / "run"), backbone=backbone)
         seconds = time.perf_counter() - start
     n = len(result.train) + len(result.test) + len(result.skipped)
     return n / seconds, result.train.dim
@@ -69,10 +69,10 @@ def peak_rss_mb(n_images: int, args) -> float:
             w.writerows(rows)
         code = (
             "import resource, sys\n"
-            "from transferlab.embed.extract import EmbedConfig, embed\n"
-            f"embed(EmbedConfig(data={str(listing)!r}, model={args.model!r}, layers={args.layers!r}, "
+            "from transferlab.fne.pipeline import embed\n"
+            f"embed({str(listing)!r}, model={args.model!r}, layers={args.layers!r}, "
             f"image_size={args.image_size!r}, batch_size={args.batch_size}, workers={args.workers!r}, "
-            f"use_cache=False, progress=False), out_dir={str(Path(tmp) / 'run')!r})\n"
+            f"use_cache=False, quiet=True, out={str(Path(tmp) / 'run')!r})\n"
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         if out.returncode:

@@ -46,7 +46,7 @@ class PureThroughput:
 
     def __init__(self, cfg):
         from transferlab.finetune.model import prepare_model, set_train_mode
-        from transferlab.finetune.train import make_criterion, make_optimizer
+        from transferlab.finetune.schedule import make_criterion, make_optimizer
 
         torch.manual_seed(0)
         prepared = prepare_model(cfg, 2)
@@ -93,7 +93,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args()
 
-    from transferlab.finetune import FinetuneConfig, finetune
+    from transferlab.finetune import FinetuneConfig, train
 
     data = Path(args.data).resolve()
     if not data.is_dir():
@@ -120,8 +120,8 @@ def main() -> int:
             pure = PureThroughput(cfg)
             steps = 8  # reference sample: 8 batches, about an epoch (245 training images at 32)
             t = time.perf_counter()
-            finetune(cfg, verbose=False,
-                     callback=lambda epoch, row: pure.measure(steps) if epoch > 1 or cfg.epochs == 1 else None)
+            train(cfg.replace(quiet=True),
+                  callback=lambda epoch, row: pure.measure(steps) if epoch > 1 or cfg.epochs == 1 else None)
             rows = rows_of(tmp / key)
             real = max(r["images_per_s"] for r in rows[1:] or rows)
             best_pure = max(pure.samples)
@@ -141,7 +141,7 @@ def main() -> int:
         epoch = {}
         for key, cache in (("cached", True), ("uncached", False)):
             cfg = FinetuneConfig(**base, freeze="all", augment="none", cache_frozen=cache, out=str(tmp / key))
-            r = finetune(cfg, verbose=False)
+            r = train(cfg.replace(quiet=True))
             rows = rows_of(tmp / key)
             epoch[key] = min(r["seconds"] for r in rows[1:] or rows)
             out[f"epoch_seconds_{key}"] = round(epoch[key], 4)

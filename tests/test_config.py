@@ -7,7 +7,6 @@ import ast
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -179,6 +178,9 @@ def test_device_cuda_without_cuda_is_a_clear_error_everywhere(small_folder, tmp_
         assert code == 2 and "CUDA is not available on this machine" in err and "Traceback" not in err, argv
     with pytest.raises(BadInputError, match="CUDA is not available"):
         tl.classify([photo], device="cuda")
+    code, err = sweep_error(tmp_path, capsys, {"command": "fne", "base": {"data": str(small_folder), "device": "cuda"},
+                                               "grid": {"layers": ["last"]}})
+    assert code == 2 and "the sweep was not started" in err and "CUDA is not available" in err
     code, _, err = run_cli(["fne", "--data", small_folder, "--device", "gpu"], capsys)
     assert code == 2 and "device (--device) must be cpu, cuda, cuda:N or mps, got gpu" in err
 

@@ -48,6 +48,23 @@ def test_classify_cli_reports_unreadable_files(tmp_path, capsys):
     assert code == 2 and out == "" and "no readable image" in err and len(err.strip().splitlines()) == 1
 
 
+def test_model_typos_suggest_offline_names_first_and_only_names_that_load(capsys):
+    code, _, err = run_cli(["layers", "mobilenetv2"], capsys)
+    assert code == 2 and "Did you mean mobilenet_v2 (offline)" in err
+    code, _, err = run_cli(["fne", "--data", "fashion-mnist", "--model", "efficientnet_lite"], capsys)
+    hint = err.split("Did you mean")[1].split("?")[0]
+    assert hint.index("efficientnet_lite0") < hint.index("with internet")
+    assert "efficientnet_lite4" not in hint.replace("tf_efficientnet_lite4", "")  # no weights anywhere: never offered
+    with pytest.raises(BadInputError, match="timm has no pretrained weights for 'efficientnet_lite4'"):
+        create_backbone("efficientnet_lite4")
+
+
+def test_classify_top_k_is_checked_by_its_config(capsys):
+    for argv in (["--top-k", "0"], ["--top", "-1"]):  # --top: the old spelling, kept hidden
+        code, out, err = run_cli(["classify", SAMPLES / "china.jpg", *argv], capsys)
+        assert code == 2 and out == "" and "top_k (--top-k) must be an integer >= 1" in err
+
+
 def test_unknown_model_lists_close_matches(capsys):
     with pytest.raises(BadInputError, match="efficientnet_lite0"):
         create_backbone("efficientnet_lite9")

@@ -44,6 +44,20 @@ def test_a_folder_holding_another_run_is_refused_and_overwrite_removes_the_old_f
     assert m["versions"]["torch"] and m["started"] <= m["ended"]
 
 
+def test_embed_and_probe_refuse_a_folder_holding_another_run(small_folder, tmp_path, capsys):
+    emb, other = tmp_path / "emb", tmp_path / "other"
+    assert run_cli(["embed", "--data", small_folder, *FAST, "--layers", "last", "--out", emb], capsys)[0] == 0
+    code, _, err = run_cli(["embed", "--data", small_folder, *FAST, "--layers", "stages", "--out", emb], capsys)
+    assert code == 2 and "already holds a `transferlab embed` run" in err
+    assert run_cli(["fne", "--data", small_folder, *FAST, "--layers", "last", "--out", other], capsys)[0] == 0
+    code, _, err = run_cli(["probe", emb, "--out", other], capsys)
+    assert code == 2 and "already holds a `transferlab fne` run" in err
+    assert run_cli(["probe", emb, "--out", other, "--overwrite"], capsys)[0] == 0
+    assert manifest(other)["command"] == "probe" and not (other / "features-train.npz").exists()
+    assert run_cli(["probe", emb, "--post", "l2"], capsys)[0] == 0  # into the embed run itself: extends it
+    assert manifest(emb)["command"] == "embed" and (emb / "metrics.json").is_file()
+
+
 def test_fne_into_a_fine_tuning_folder_is_refused_then_replaced(small_folder, tmp_path, capsys):
     out = tmp_path / "run"
     code, _, _ = run_cli(["finetune", "--data", small_folder, *FT, "--out", out], capsys)

@@ -42,24 +42,12 @@ _EXPORTS = {
     "report": "transferlab.sweep.report",
     "BadInputError": "transferlab.errors",
     "DataError": "transferlab.errors",
+    # packages that are also their capability's function when called: tl.fne(...), tl.finetune(...), tl.sweep(...)
+    "fne": "transferlab.fne",
+    "finetune": "transferlab.finetune",
+    "sweep": "transferlab.sweep",
 }
-_RENAMED = {"report": "render_report"}
-# packages that are also their capability's function when called (see transferlab._callable)
-_CALLABLE_PACKAGES = ("fne", "finetune", "sweep")
-__all__ = sorted([*_EXPORTS, *_CALLABLE_PACKAGES])
 
+from transferlab._package import lazy_package  # noqa: E402
 
-def __getattr__(name):
-    import importlib
-
-    if name in _CALLABLE_PACKAGES:
-        return importlib.import_module(f"transferlab.{name}")
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), _RENAMED.get(name, name))
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'transferlab' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+lazy_package(__name__, _EXPORTS, renamed={"report": "render_report"})

@@ -52,16 +52,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def fill_demo(p) -> None:
-    from transferlab.cli_args import add_config_arguments, add_output_arguments
+    from transferlab.cli_args import command
     from transferlab.demo import PARTS, DemoConfig
 
-    p.description = ("Every capability, offline, on built-in defaults: the lab's lessons with real numbers. "
-                     "Parts: " + "; ".join(f"{key}: {title}" for key, title, _ in PARTS) + ". About 3 minutes on "
-                     "2 CPU cores (--quick: about a minute). Prints every number and where each report is.")
-    p.epilog = "examples:\n  transferlab demo\n  transferlab demo --only fne words --out demo-output"
-    add_config_arguments(p, DemoConfig)
-    add_output_arguments(p)
-    p.set_defaults(func=_run_demo)
+    command(p, DemoConfig, _run_demo,
+            "Every capability, offline, on built-in defaults: the lab's lessons with real numbers. Parts: "
+            + "; ".join(f"{key}: {title}" for key, title, _ in PARTS) + ". About 2-3 minutes on 2 CPU cores "
+            "(--quick: about a minute). Prints every number and where each report is.",
+            ["transferlab demo", "transferlab demo --only fne words --out demo-output"])
 
 
 def _run_demo(args) -> int:

@@ -127,6 +127,19 @@ def config_from_args(cls: type[Config], args: argparse.Namespace, **overrides: A
     return cls(**{**given(args, cls), **overrides})
 
 
+def command(parser: argparse.ArgumentParser, cls: type[Config], func, description: str, examples: list[str],
+            groups: tuple[str, ...] = ()) -> dict:
+    """Fill a sub-command's parser: its description, examples (the epilog), one argument per field of
+    ``cls`` (in the help sections ``groups``, in that order), ``--json``, and the handler ``func``."""
+    parser.description = description
+    parser.epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples)
+    sections = {title: parser.add_argument_group(title) for title in groups}
+    add_config_arguments(parser, cls, groups=sections)
+    add_output_arguments(parser)
+    parser.set_defaults(func=func)
+    return sections
+
+
 def add_output_arguments(parser: argparse.ArgumentParser, *, json: bool = True, quiet: bool = False) -> None:
     """``--json`` (and ``--quiet`` where the config has no field for it): how results are printed."""
     if json:

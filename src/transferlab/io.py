@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from transferlab.errors import TransferlabError
+from transferlab.errors import BadInputError, TransferlabError
 
 
 @contextlib.contextmanager
@@ -72,6 +72,29 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def read_yaml(path: str | Path, what: str):
+    """The YAML document of a text file; one clear error when it is unreadable, not text, or not YAML.
+
+    ``what`` names the file in messages (``sweep spec``, ``config``)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise BadInputError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = "\x00"
+    if "\x00" in text:
+        raise BadInputError(f"{path} is not a text file (a {what} is YAML text); is it the right file?")
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise BadInputError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
 
 
 def _umask() -> int:

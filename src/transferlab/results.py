@@ -42,6 +42,51 @@ class Result:
         return ""
 
 
+class ClassifierRun(Result):
+    """A finished run of a classifier (``tl.fne``, ``tl.finetune``): views of its ``metrics`` (metrics.json)."""
+
+    metrics: dict
+    config: Any
+
+    @property
+    def model(self) -> str:
+        return self.metrics.get("model") or self.config.model
+
+    @property
+    def accuracy(self) -> float:
+        return self.metrics["accuracy"]
+
+    @property
+    def mean_class_accuracy(self) -> float:
+        return self.metrics["mean_class_accuracy"]
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.metrics["per_class"])
+
+    @property
+    def n_train(self) -> int:
+        return self.metrics["n_train"]
+
+    @property
+    def n_test(self) -> int:
+        return self.metrics["n_test"]
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.metrics.get("warnings", [])
+
+    @property
+    def per_class(self):
+        """Precision, recall, F1 and support per class (a DataFrame)."""
+        import pandas as pd
+
+        return pd.DataFrame([{"class": c, **v} for c, v in self.metrics["per_class"].items()])
+
+    def to_dict(self) -> dict:
+        return dict(self.metrics)
+
+
 def _short(value: Any, width: int = 60) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"

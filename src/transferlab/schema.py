@@ -17,7 +17,6 @@ from __future__ import annotations
 import difflib
 import os
 import typing
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -152,19 +151,9 @@ class Config(BaseModel):
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Config":
         """Read a YAML file of settings (``config.yaml`` of a run, or one written by hand)."""
-        import yaml
+        from transferlab.io import read_yaml
 
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
-        except UnicodeDecodeError:
-            raise ConfigError(f"{path} is not a text (YAML) file") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
+        data = read_yaml(path, "config")
         if not isinstance(data, dict):
             raise ConfigError(f"{path} does not hold a mapping of settings")
         return cls.from_dict(data, str(path))

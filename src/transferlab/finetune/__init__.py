@@ -11,19 +11,15 @@ The package itself is callable: ``transferlab.finetune(data, **options)`` is ``r
 Names are imported lazily (``transferlab --help`` must not load torch).
 """
 
-_EXPORTS = {"FinetuneConfig": "config", "PredictConfig": "config", "config_diff": "config",
-            "finetune": "run", "FinetuneRun": "run", "load_model": "run", "train": "loop", "Trainer": "loop"}
-__all__ = sorted(_EXPORTS)
+from transferlab._package import lazy_package
 
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(f"transferlab.finetune.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-from transferlab._callable import callable_package  # noqa: E402
-
-callable_package(__name__, "transferlab.finetune.run:finetune")
+lazy_package(__name__, {
+    "FinetuneConfig": ".config",
+    "PredictConfig": ".config",
+    "config_diff": ".config",
+    "finetune": ".run",
+    "FinetuneRun": ".run",
+    "load_model": ".run",
+    "train": ".loop",
+    "Trainer": ".loop",
+}, call="transferlab.finetune.run:finetune")

@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from transferlab.cli_args import add_config_arguments, add_output_arguments, config_from_args, given
+from transferlab.cli_args import command, config_from_args, given
 from transferlab.errors import BadInputError
 from transferlab.finetune.config import FinetuneConfig, PredictConfig
 
@@ -17,33 +17,29 @@ JSON_KEYS = ("accuracy", "mean_class_accuracy", "macro_f1", "best_epoch", "best_
 
 
 def fill_finetune(p) -> None:
-    p.description = ("Fine-tune a pretrained backbone on an image dataset. Blocks are the backbone's stages "
-                     "(`transferlab layers MODEL --blocks`). Outputs in --out: config.yaml, metrics.csv, curves.png, "
-                     "best.pt/last.pt, metrics.json, predictions.csv, confusion.png and run.json. Under "
-                     "`torchrun --nproc-per-node N` it trains with DistributedDataParallel.")
-    p.epilog = ("examples:\n  transferlab finetune --data ../shared/data/hymenoptera --freeze all --augment none "
-                "--epochs 5 --val-fraction 0.1 --out runs/head\n"
-                "  transferlab finetune --resume runs/head --epochs 10     # continue, or extend a finished run")
-    groups = {title: p.add_argument_group(title) for title in GROUPS}
-    add_config_arguments(p, FinetuneConfig, groups=groups)
-    groups["run"].add_argument("--config", metavar="FILE",
-                               help="read the settings from a config.yaml (options given here override them) "
-                                    "(default: none)")
-    groups["run"].add_argument("--resume", metavar="RUN",
-                               help="continue the run in RUN from its last checkpoint; with a larger --epochs, "
-                                    "extend a finished run (default: none: a new run)")
-    add_output_arguments(p)
-    p.set_defaults(func=run_finetune)
+    sections = command(
+        p, FinetuneConfig, run_finetune,
+        "Fine-tune a pretrained backbone on an image dataset. Blocks are the backbone's stages (`transferlab layers "
+        "MODEL --blocks`). Outputs in --out: config.yaml, metrics.csv, curves.png, best.pt/last.pt, metrics.json, "
+        "predictions.csv, confusion.png and run.json. Under `torchrun --nproc-per-node N` it trains with "
+        "DistributedDataParallel.",
+        ["transferlab finetune --data ../shared/data/hymenoptera --freeze all --augment none --epochs 5 "
+         "--val-fraction 0.1 --out runs/head",
+         "transferlab finetune --resume runs/head --epochs 10     # continue, or extend a finished run"], GROUPS)
+    sections["run"].add_argument("--config", metavar="FILE",
+                                 help="read the settings from a config.yaml (options given here override them) "
+                                      "(default: none)")
+    sections["run"].add_argument("--resume", metavar="RUN",
+                                 help="continue the run in RUN from its last checkpoint; with a larger --epochs, "
+                                      "extend a finished run (default: none: a new run)")
 
 
 def fill_predict(p) -> None:
-    p.description = ("Top-k classes of image files with a finished run: a fine-tuning run's checkpoint, or an FNE "
-                     "run's probe. Unreadable images are skipped and listed; none readable is an error.")
-    p.epilog = ("examples:\n  transferlab predict runs/head photo1.jpg photo2.jpg --top-k 2\n"
-                "  transferlab predict runs/fne-fm *.png --json")
-    add_config_arguments(p, PredictConfig)
-    add_output_arguments(p)
-    p.set_defaults(func=run_predict)
+    command(p, PredictConfig, run_predict,
+            "Top-k classes of image files with a finished run: a fine-tuning run's checkpoint, or an FNE run's probe. "
+            "Unreadable images are skipped and listed; none readable is an error.",
+            ["transferlab predict runs/head photo1.jpg photo2.jpg --top-k 2",
+             "transferlab predict runs/fne-fm *.png --json"])
 
 
 PARSERS = {"finetune": fill_finetune, "predict": fill_predict}

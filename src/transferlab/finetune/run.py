@@ -14,11 +14,11 @@ from typing import Any, Callable
 
 from transferlab.errors import BadInputError, DataError
 from transferlab.finetune.config import FinetuneConfig, default_out
-from transferlab.results import Result, frame_html
+from transferlab.results import ClassifierRun, frame_html
 
 
 @dataclass(repr=False)
-class FinetuneRun(Result):
+class FinetuneRun(ClassifierRun):
     """A finished fine-tuning run: ``accuracy`` (best checkpoint on the evaluation split), ``best_epoch``,
     ``history`` (per-epoch train/validation loss and accuracy), ``metrics`` (everything in metrics.json)."""
 
@@ -31,32 +31,12 @@ class FinetuneRun(Result):
     _title = "fine-tuning"
 
     @property
-    def accuracy(self) -> float:
-        return self.metrics["accuracy"]
-
-    @property
-    def mean_class_accuracy(self) -> float:
-        return self.metrics["mean_class_accuracy"]
-
-    @property
     def best_epoch(self) -> int:
         return self.metrics["best_epoch"]
 
     @property
     def epochs_run(self) -> int:
         return self.metrics["epochs_run"]
-
-    @property
-    def model(self) -> str:
-        return self.metrics.get("model") or self.config.model
-
-    @property
-    def classes(self) -> list[str]:
-        return list(self.metrics["per_class"])
-
-    @property
-    def warnings(self) -> list[str]:
-        return self.metrics.get("warnings", [])
 
     @property
     def skipped(self) -> list[dict]:
@@ -68,15 +48,6 @@ class FinetuneRun(Result):
         import pandas as pd
 
         return pd.read_csv(self.run_dir / "metrics.csv")
-
-    @property
-    def per_class(self):
-        import pandas as pd
-
-        return pd.DataFrame([{"class": c, **v} for c, v in self.metrics["per_class"].items()])
-
-    def to_dict(self) -> dict:
-        return dict(self.metrics)
 
     def _html_extra(self) -> str:
         return frame_html(self.history) + frame_html(self.per_class)

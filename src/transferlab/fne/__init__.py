@@ -12,23 +12,18 @@ The package itself is callable: ``transferlab.fne(data, **options)`` is ``pipeli
 Names are imported lazily (``transferlab --help`` must not load torch).
 """
 
-_EXPORTS = {
-    "EmbedConfig": "config", "ProbeConfig": "config", "FNEConfig": "config",
-    "embed": "pipeline", "fne": "pipeline", "probe": "pipeline",
-    "EmbedResult": "results", "FNERun": "results",
-    "FeatureSet": "store", "Standardize": "transforms", "Discretize": "transforms", "make_probe": "transforms",
-}
-__all__ = sorted(_EXPORTS)
+from transferlab._package import lazy_package
 
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(f"transferlab.fne.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-from transferlab._callable import callable_package  # noqa: E402
-
-callable_package(__name__, "transferlab.fne.pipeline:fne")
+lazy_package(__name__, {
+    "EmbedConfig": ".config",
+    "ProbeConfig": ".config",
+    "FNEConfig": ".config",
+    "embed": ".pipeline",
+    "fne": ".pipeline",
+    "EmbedResult": ".results",
+    "FNERun": ".results",
+    "FeatureSet": ".store",
+    "Standardize": ".transforms",
+    "Discretize": ".transforms",
+    "make_probe": ".transforms",
+}, call="transferlab.fne.pipeline:fne")

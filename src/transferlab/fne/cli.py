@@ -4,46 +4,37 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from transferlab.cli_args import add_config_arguments, add_output_arguments, config_from_args
+from transferlab.cli_args import command, config_from_args
 from transferlab.fne.config import EmbedConfig, FNEConfig, ProbeConfig
 
 GROUPS = ("dataset", "model", "extraction", "probe", "run")
 
 
-def _groups(parser) -> dict:
-    return {title: parser.add_argument_group(title) for title in GROUPS}
-
-
 def fill_embed(p) -> None:
-    p.description = ("One forward pass per batch collects the pooled activations of every tapped layer; features are "
-                     "cached by model, weights, layers, preprocessing and the exact file list. Writes "
-                     "features-train.npz, features-test.npz, embed.json and run.json into --out.")
-    p.epilog = ("examples:\n  transferlab embed --data fashion-mnist --per-class 100 --image-size 96 --out runs/emb\n"
-                "  transferlab probe runs/emb --compare")
-    add_config_arguments(p, EmbedConfig, groups=_groups(p))
-    add_output_arguments(p)
-    p.set_defaults(func=run_embed)
+    command(p, EmbedConfig, run_embed,
+            "One forward pass per batch collects the pooled activations of every tapped layer; features are cached "
+            "by model, weights, layers, preprocessing and the exact file list. Writes features-train.npz, "
+            "features-test.npz, embed.json and run.json into --out.",
+            ["transferlab embed --data fashion-mnist --per-class 100 --image-size 96 --out runs/emb",
+             "transferlab probe runs/emb --compare"], GROUPS)
 
 
 def fill_probe(p) -> None:
-    p.description = ("Post-process (FNE by default) the features of an `embed` run and train a linear SVM on the "
-                     "train features; evaluate on test: metrics.json, predictions.csv, confusion.png, probe.skops.")
-    p.epilog = ("examples:\n  transferlab probe runs/emb --post fne --C 1.0 --json\n"
-                "  transferlab probe runs/emb --layers bn2,blocks.5.3.bn2 --out runs/emb-two-layers")
-    add_config_arguments(p, ProbeConfig, groups={t: p.add_argument_group(t) for t in ("probe", "dataset", "run")})
-    add_output_arguments(p)
-    p.set_defaults(func=run_probe_cmd)
+    command(p, ProbeConfig, run_probe_cmd,
+            "Post-process (FNE by default) the features of an `embed` run and train a linear SVM on the train "
+            "features; evaluate on test: metrics.json, predictions.csv, confusion.png, probe.skops.",
+            ["transferlab probe runs/emb --post fne --C 1.0 --json",
+             "transferlab probe runs/emb --layers bn2,blocks.5.3.bn2 --out runs/emb-two-layers"],
+            ("probe", "dataset", "run"))
 
 
 def fill_fne(p) -> None:
-    p.description = ("Extract (cached) the pooled activations of every layer, post-process them (FNE: standardise, "
-                     "discretise) and train and evaluate a linear SVM. Writes metrics.json, predictions.csv, "
-                     "confusion.png, the features, probe.skops (for `transferlab predict`) and run.json into --out.")
-    p.epilog = ("examples:\n  transferlab fne --data fashion-mnist --per-class 100 --image-size 96 --compare\n"
-                "  transferlab fne --data path/to/images --layers last --out runs/last --json")
-    add_config_arguments(p, FNEConfig, groups=_groups(p))
-    add_output_arguments(p)
-    p.set_defaults(func=run_fne)
+    command(p, FNEConfig, run_fne,
+            "Extract (cached) the pooled activations of every layer, post-process them (FNE: standardise, "
+            "discretise) and train and evaluate a linear SVM. Writes metrics.json, predictions.csv, confusion.png, "
+            "the features, probe.skops (for `transferlab predict`) and run.json into --out.",
+            ["transferlab fne --data fashion-mnist --per-class 100 --image-size 96 --compare",
+             "transferlab fne --data path/to/images --layers last --out runs/last --json"], GROUPS)
 
 
 PARSERS = {"embed": fill_embed, "probe": fill_probe, "fne": fill_fne}

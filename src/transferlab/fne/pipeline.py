@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+
 
 from transferlab import io as tio
 from transferlab.fne.config import EmbedConfig, FNEConfig, ProbeConfig

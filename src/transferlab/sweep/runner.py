@@ -92,7 +92,7 @@ def sweep(spec: str | os.PathLike | dict | Plan | None = None, out: str | os.Pat
     if len(pending) > config.max_runs:
         raise BadInputError(f"the sweep would start {len(pending)} runs (of {len(plan.runs)}; {complete} already "
                             f"complete), more than --max-runs {config.max_runs}; raise --max-runs or shrink the grid")
-    check_plan(plan, os.getcwd())
+    check_plan(plan, os.getcwd(), local=config.executor == "local")
     summary = {"out": str(out), "name": plan.name, "n_runs": len(plan.runs), "complete_before": complete,
                "to_run": len(pending), "executor": config.executor}
     if config.dry_run:

@@ -108,23 +108,9 @@ class Plan:
 
 
 def load_spec(path: str | os.PathLike) -> dict:
-    import yaml
+    from transferlab.io import read_yaml
 
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise BadInputError(f"cannot read sweep spec {path}: {exc.strerror or exc}") from exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadInputError(f"{path} is not a text file (a sweep spec is YAML text); is it the right file?") from None
-    if "\x00" in text:
-        raise BadInputError(f"{path} is not a text file (a sweep spec is YAML text); is it the right file?")
-    try:
-        spec = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise BadInputError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    spec = read_yaml(path, "sweep spec")
     if not isinstance(spec, dict):
         raise BadInputError(f"{path}: a sweep spec is a mapping with keys {', '.join(TOP_KEYS)}")
     return spec

@@ -29,11 +29,14 @@ def _named(runs: list[Run]) -> str:
     return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
-def check_plan(plan: Plan, cwd: str | os.PathLike | None = None) -> None:
-    """Raise ``PlanError`` naming every problem found (at most a few per kind)."""
+def check_plan(plan: Plan, cwd: str | os.PathLike | None = None, local: bool = True) -> None:
+    """Raise ``PlanError`` naming every problem found (at most a few per kind).  ``local``: the runs will
+    run on this machine, so the devices they ask for must exist here (not so for a Slurm sweep)."""
     cwd = str(cwd or os.getcwd())
     problems: list[str] = []
     problems += _check_data(plan.runs, cwd)
+    if local:
+        problems += _check_devices(plan.runs)
     backbones = {}
     by_model: dict[str, list[Run]] = defaultdict(list)
     for run in plan.runs:
@@ -71,6 +74,18 @@ def _check_data(runs: list[Run], cwd: str) -> list[str]:
             load_dataset(options.pop("data"), **options)
         except TransferlabError as exc:
             problems.append(f"{_named(members)}: {exc}")
+    return problems
+
+
+def _check_devices(runs: list[Run]) -> list[str]:
+    from transferlab.runtime import pick_device
+
+    problems = []
+    for device in sorted({r.config.get("device") for r in runs if r.config.get("device")}):
+        try:
+            pick_device(device)
+        except TransferlabError as exc:
+            problems.append(f"{_named([r for r in runs if r.config.get('device') == device])}: {exc}")
     return problems
 
 
