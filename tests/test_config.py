@@ -71,7 +71,9 @@ def test_every_option_states_its_default():
         for action in parser._actions:
             if action.option_strings and action.help != argparse.SUPPRESS and \
                     not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
-                assert action.help and action.help.count("(default") == 1, (path, action.option_strings, action.help)
+                assert action.help and "Undefined" not in action.help, (path, action.option_strings, action.help)
+                stated = action.help.count("(default") + action.help.count("(required)")
+                assert stated == 1, (path, action.option_strings, action.help)
 
 
 def test_one_vocabulary_across_every_command():

@@ -384,7 +384,10 @@ def head_run(tiny, tmp_path_factory) -> Path:
 def test_resume_with_a_different_config_names_the_differences(head_run, capsys):
     rc = main(["finetune", "--resume", str(head_run), "--lr", "0.5", "--freeze", "3"])
     err = capsys.readouterr().err
-    assert rc == 2 and "lr" in err and "freeze" in err and "0.5" in err
+    assert rc == 2 and "--lr" in err and "--freeze" in err and "0.5" in err
+    saved = FinetuneConfig.load(head_run / "config.yaml")
+    rc = main(["finetune", "--resume", str(head_run), "--lr", f"{saved.lr:.6e}", "--freeze", "all"])  # same values
+    assert rc == 0, capsys.readouterr().err
     # the checkpoint's own config is checked too (config.yaml edited by hand)
     saved = FinetuneConfig.load(head_run / "config.yaml")
     ck = torch.load(head_run / "last.pt", weights_only=True)

@@ -112,8 +112,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type[Config], *, 
 
 def _with_default(text: str, cls: type[Config], name: str, positional: bool = False) -> str:
     field = cls.model_fields[name]
-    if positional and field.is_required():
-        return text
+    if field.is_required():
+        return text if positional else f"{text} (required)".strip()
     return f"{text} (default: {default_text(cls, name)})" if text else f"(default: {default_text(cls, name)})"
 
 

@@ -168,8 +168,9 @@ def resume_config(run: Path, given: dict) -> tuple[FinetuneConfig, bool]:
         raise BadInputError(f"--resume {run}: no config.yaml there; it is not a fine-tuning run")
     saved = FinetuneConfig.load(run / "config.yaml")
     runtime = FinetuneConfig.runtime_fields()
-    diffs = [f"{k}: run has {getattr(saved, k)!r}, given {v!r}" for k, v in given.items()
-             if k not in runtime and k != "epochs" and str(v) != str(getattr(saved, k))]
+    asked = saved.replace(**{k: v for k, v in given.items() if k != "out"})  # validated, so 0.10 equals 0.1
+    diffs = [f"{FinetuneConfig.flag(k)}: the run has {getattr(saved, k)}, given {getattr(asked, k)}" for k in given
+             if k not in runtime and k not in ("epochs", "out") and getattr(asked, k) != getattr(saved, k)]
     if diffs:
         raise BadInputError(f"--resume {run}: the options differ from the run's config.yaml: {'; '.join(diffs)}")
     if "out" in given and given["out"] and Path(given["out"]).resolve() != run.resolve():
