@@ -11,17 +11,13 @@ import pytest
 
 from conftest import run_cli
 
-FAST = dict(model="efficientnet_lite0", image_size=64, workers=0, quiet=True)
 WORDS = ["cat", "dog", "horse", "frog", "paris", "london", "tokyo", "rome", "car", "truck", "bus", "apple", "banana"]
 
 
 @pytest.fixture(scope="module")
-def fne_run(small_folder, tmp_path_factory) -> Path:
-    import transferlab as tl
-
-    out = tmp_path_factory.mktemp("rep") / "fne"
-    tl.fne(small_folder, layers="stages", compare=True, out=out, **FAST)
-    return out
+def fne_dir(fne_run) -> Path:
+    """The shared FNE run's folder (conftest's ``fne_run``)."""
+    return fne_run.run_dir
 
 
 @pytest.fixture(scope="module")
@@ -60,35 +56,43 @@ def page_data(html: str) -> tuple[list[str], dict]:
     return json.loads(thumbs), json.loads(data)
 
 
-def test_fne_report_shows_every_mistake_with_its_picture(fne_run, capsys):
-    code, out, err = run_cli(["report", fne_run, "--json"], capsys)
+def test_fne_report_shows_every_mistake_with_its_picture(fne_dir, capsys):
+    code, out, err = run_cli(["report", fne_dir, "--json"], capsys)
     info = json.loads(out)
     assert code == 0 and info["kind"] == "fne" and err == ""
-    html = (fne_run / "report.html").read_text()
+    html = (fne_dir / "report.html").read_text()
     assert "http://" not in html and "https://" not in html  # nothing to fetch: it opens from disk
     thumbs, data = page_data(html)
     assert all(t.startswith("data:image/jpeg;base64,") for t in thumbs) and info["unreadable_images"] == 0
-    preds = (fne_run / "predictions.csv").read_text().splitlines()[1:]
+    preds = (fne_dir / "predictions.csv").read_text().splitlines()[1:]
     wrong = [line for line in preds if line.split(",")[3] == "0"]
     assert sum(len(v) for v in data["cells"].values()) == len(wrong)  # 12 per cell is more than these have
-    metrics = json.loads((fne_run / "metrics.json").read_text())
+    metrics = json.loads((fne_dir / "metrics.json").read_text())
     for c, m in metrics["per_class"].items():
         assert f"<td>{c}</td><td class='num' data-v='{m['precision']}'>" in html
     assert html.count("<tr><td>") >= len(metrics["compare"])  # the per-layer table, one row per layer + all
-    assert "Nearest training images" in html and html.count("cosine 0.") == 6 * 6
-    assert json.loads((fne_run / "run.json").read_text())["report"]["html"] == str(fne_run / "report.html")
+    assert "Nearest training images" in html and html.count("<br>cosine ") == 6 * 6
+    assert json.loads((fne_dir / "run.json").read_text())["report"]["html"] == str(fne_dir / "report.html")
 
 
-def test_the_page_is_bounded(fne_run):
+def test_the_page_is_bounded(fne_dir):
     import transferlab as tl
 
-    info = tl.report(fne_run, per_cell=1, gallery=2, queries=1, neighbours=2, max_images=100)
+    info = tl.report(fne_dir, per_cell=1, gallery=2, queries=1, neighbours=2, max_images=100)
     thumbs, data = page_data(Path(info["html"]).read_text())
     assert all(len(v) <= 1 for v in data["cells"].values())
     assert len(thumbs) <= 2 * len(data["cells"]) + 2 + 2 + 1 + 2
-    info = tl.report(fne_run, max_images=3, queries=0)
+    info = tl.report(fne_dir, max_images=3, queries=0)
     thumbs, data = page_data(Path(info["html"]).read_text())
     assert info["per_cell"] == 0 and data["cells"] == {k: [] for k in data["cells"]}
+
+
+def test_a_probe_run_elsewhere_finds_the_features_of_its_embed_run(fne_dir, tmp_path, capsys):
+    code, _, _ = run_cli(["probe", fne_dir, "--layers", "bn2", "--post", "l2", "--out", tmp_path / "p"], capsys)
+    assert code == 0
+    code, out, _ = run_cli(["report", tmp_path / "p", "--json", "--queries", "2", "--neighbours", "3"], capsys)
+    html = (tmp_path / "p" / "report.html").read_text()
+    assert code == 0 and html.count("<br>cosine ") == 2 * 3 and "l2-post-processed" in html
 
 
 def test_finetune_report_has_learning_curves_and_the_chosen_epoch(ft_run, capsys):
@@ -100,14 +104,14 @@ def test_finetune_report_has_learning_curves_and_the_chosen_epoch(ft_run, capsys
     assert "data:image/png;base64," in html and "softmax probability" in html
 
 
-def test_a_folder_that_is_not_a_finished_run_is_one_line(tmp_path, fne_run, capsys):
+def test_a_folder_that_is_not_a_finished_run_is_one_line(tmp_path, fne_dir, capsys):
     (tmp_path / "notes.txt").write_text("x")
     code, _, err = run_cli(["report", tmp_path], capsys)
     assert code == 2 and err.count("\n") == 1 and "is not a transferlab run folder" in err
     code, _, err = run_cli(["report", tmp_path / "missing"], capsys)
     assert code == 2 and "run folder not found" in err
     half = tmp_path / "half"
-    shutil.copytree(fne_run, half)
+    shutil.copytree(fne_dir, half)
     manifest = json.loads((half / "run.json").read_text())
     (half / "run.json").write_text(json.dumps({**manifest, "status": "running"}))
     code, _, err = run_cli(["report", half], capsys)
@@ -170,12 +174,12 @@ def _open(driver, path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["fne", "ft"])
-def test_clicking_a_confusion_cell_shows_its_images(browser, kind, fne_run, ft_run, tmp_path):
+def test_clicking_a_confusion_cell_shows_its_images(browser, kind, fne_dir, ft_run, tmp_path):
     from selenium.webdriver.common.by import By
 
     import transferlab as tl
 
-    run = {"fne": fne_run, "ft": ft_run}[kind]
+    run = {"fne": fne_dir, "ft": ft_run}[kind]
     tl.report(run)
     _open(browser, run / "report.html")
     cells = browser.find_elements(By.CSS_SELECTOR, ".cm td.hit")

@@ -20,6 +20,6 @@ class ReportConfig(Config):
                              group="bounds of the page")
     max_images: int = option(1500, "most thumbnails in one page (96 px JPEG, about 5 KB each); the per-cell count "
                                    "shrinks to fit", ge=0, metavar="N", group="bounds of the page")
-    run_reports: bool = option(True, "sweeps: also write each finished run's own report and link to it",
-                               negate="--no-run-reports", negate_help="sweeps: only the sweep's page")
+    run_reports: bool = option(True, "each finished run of a sweep also gets its own report, linked from the sweep's "
+                                     "page", negate="--no-run-reports", negate_help="a sweep: only the sweep's page")
     quiet: bool = option(False, "no progress lines on stderr", runtime=True)
