@@ -5,7 +5,7 @@ true, predicted, correct, score), and for FNE the stored features and probe, for
 
 The page is bounded: at most ``per_cell`` images per confusion-matrix cell (the most confident
 mistakes), ``gallery`` per gallery, ``queries`` x ``neighbours`` nearest-neighbour images, and
-``max_images`` thumbnails in all (the per-cell count shrinks to fit), about 5 KB each.
+``max_images`` thumbnails in all (the per-cell count shrinks to fit), about 3 KB each.
 """
 from __future__ import annotations
 

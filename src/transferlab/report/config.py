@@ -18,7 +18,7 @@ class ReportConfig(Config):
                           group="bounds of the page")
     neighbours: int = option(6, "FNE: nearest training images per query", ge=1, le=20, metavar="K",
                              group="bounds of the page")
-    max_images: int = option(1500, "most thumbnails in one page (96 px JPEG, about 5 KB each); the per-cell count "
+    max_images: int = option(1500, "most thumbnails in one page (96 px JPEG, about 3 KB each); the per-cell count "
                                    "shrinks to fit", ge=0, metavar="N", group="bounds of the page")
     run_reports: bool = option(True, "each finished run of a sweep also gets its own report, linked from the sweep's "
                                      "page", negate="--no-run-reports", negate_help="a sweep: only the sweep's page")
