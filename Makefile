@@ -9,9 +9,9 @@ STAMP  := $(VENV)/.transferlab-installed
 FMNIST := /usr/share/datasets/fashion-mnist
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
-.PHONY: setup data demo test test-fast bench clean
+.PHONY: setup data browser demo test test-fast bench clean
 
-setup: $(STAMP) data
+setup: $(STAMP) data browser
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ data: $(STAMP)
 	  || echo "apt-get could not install dataset-fashion-mnist; falling back to torchvision's download"; \
 	fi
 	$(PY) -m transferlab.data.fashion_mnist --ensure
+
+# Headless Chromium for the report's browser tests: Debian's chromium + chromium-driver where apt is
+# available (best-effort: without them those tests are skipped, saying why). Nothing downloads a browser.
+browser:
+	@if ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	  ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver) >/dev/null \
+	  || echo "apt-get could not install chromium; the browser tests will be skipped"; \
+	fi
 
 demo: setup
 	$(VENV)/bin/transferlab demo

@@ -50,3 +50,12 @@ def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
     code = main([str(a) for a in args])
     out = capsys.readouterr()
     return code, out.out, out.err
+
+
+@pytest.fixture(scope="session")
+def fne_run(small_folder, tmp_path_factory):
+    """A finished FNE run (stages of efficientnet_lite0, 64 px, with --compare) on ``small_folder``."""
+    import transferlab as tl
+
+    out = tmp_path_factory.mktemp("fne-run") / "fne"
+    return tl.fne(small_folder, layers="stages", image_size=64, workers=0, quiet=True, compare=True, out=out)

@@ -50,14 +50,6 @@ def test_the_python_snippets_of_the_docs_run_as_written(doc, tmp_path):
     assert proc.returncode == 0, f"{doc.name} snippets failed:\n{proc.stderr[-4000:]}"
 
 
-@pytest.fixture(scope="module")
-def fne_run(small_folder, tmp_path_factory):
-    import transferlab as tl
-
-    out = tmp_path_factory.mktemp("api") / "fne"
-    return tl.fne(small_folder, layers="stages", image_size=64, workers=0, quiet=True, compare=True, out=out)
-
-
 def test_fne_returns_a_run_object_that_predicts_and_loads_back(fne_run, small_folder):
     import transferlab as tl
 

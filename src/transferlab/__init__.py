@@ -9,7 +9,7 @@ The Python API, one import (names load lazily: ``import transferlab`` stays fast
     emb = tl.embed(data, layers="stages")                             # cached features (FeatureSets)
     ft = tl.finetune(data, freeze="all", epochs=5, out="runs/head")   # ft.accuracy, ft.history
     wv = tl.WordVectors.load(); wv.most_similar("frog")
-    tl.sweep("spec.yaml", out="runs/s"); tl.report("runs/s")
+    tl.sweep("spec.yaml", out="runs/s"); tl.report("runs/s")   # report.html of any run folder
 
 Every function takes the same options as its command (``transferlab fne --help`` ...), validated
 by the same typed config (``tl.FNEConfig``, ``tl.FinetuneConfig`` ...): a bad value is the same
@@ -39,15 +39,16 @@ _EXPORTS = {
     "WordVectors": "transferlab.words.vectors",
     "SweepResult": "transferlab.sweep.runner",
     "SweepConfig": "transferlab.sweep.config",
-    "report": "transferlab.sweep.report",
     "BadInputError": "transferlab.errors",
     "DataError": "transferlab.errors",
-    # packages that are also their capability's function when called: tl.fne(...), tl.finetune(...), tl.sweep(...)
+    # packages that are also their capability's function when called: tl.fne(...), tl.finetune(...), tl.sweep(...),
+    # tl.report(...)
     "fne": "transferlab.fne",
     "finetune": "transferlab.finetune",
     "sweep": "transferlab.sweep",
+    "report": "transferlab.report",
 }
 
 from transferlab._package import lazy_package  # noqa: E402
 
-lazy_package(__name__, _EXPORTS, renamed={"report": "render_report"})
+lazy_package(__name__, _EXPORTS)

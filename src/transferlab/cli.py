@@ -27,7 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("transferlab.finetune.cli", "top-k classes of new images with a finished fne or finetune run"),
     "words": ("transferlab.words.cli", "word-embedding space: similarity, analogies, clusters, benchmarks"),
     "sweep": ("transferlab.sweep.cli", "run a study: a grid or list of fne / finetune runs, one results table"),
-    "report": ("transferlab.sweep.cli", "render a sweep: Yosinski curve, FNE layer table, Markdown + HTML"),
+    "report": ("transferlab.report.cli", "one self-contained report.html for any run folder (fne, finetune, sweep, words): "
+                                         "numbers, confusion matrix with its images, galleries"),
     "demo": ("transferlab.cli", "every capability offline on built-in defaults (about 3 minutes on 2 cores)"),
 }
 

@@ -1,11 +1,11 @@
-"""``transferlab sweep SPEC.yaml --out DIR`` and ``transferlab report DIR`` (see docs/sweep.md)."""
+"""``transferlab sweep SPEC.yaml --out DIR`` (see docs/sweep.md); ``transferlab report`` is ``transferlab.report.cli``."""
 from __future__ import annotations
 
 import json
 import sys
 
 from transferlab.cli_args import command, config_from_args
-from transferlab.sweep.config import ReportConfig, SweepConfig
+from transferlab.sweep.config import SweepConfig
 
 
 def fill_sweep(p) -> None:
@@ -19,15 +19,7 @@ def fill_sweep(p) -> None:
              "transferlab sweep spec.yaml --out runs/s --dry-run"])
 
 
-def fill_report(p) -> None:
-    command(p, ReportConfig, run_report_cmd,
-            "Refresh DIR/results.csv/.parquet from the run folders and render DIR/report.md and DIR/report.html with "
-            "the results table and plots: accuracy vs K transferred/frozen (one line per setting) for fine-tuning "
-            "runs, accuracy per layer setting vs the full embedding for FNE runs.",
-            ["transferlab report runs/fne-layers", "transferlab report runs/yosinski --json"])
-
-
-PARSERS = {"sweep": fill_sweep, "report": fill_report}
+PARSERS = {"sweep": fill_sweep}
 
 
 def run_sweep_cmd(args) -> int:
@@ -58,22 +50,4 @@ def run_sweep_cmd(args) -> int:
         print(f"transferlab sweep: error: {summary['failed']} of {summary['n_runs']} run(s) failed: see error.json "
               "in their folders; rerun the same command to retry them (complete runs are skipped)", file=sys.stderr)
         return 2 if result.failures_are_user_errors else 1
-    return 0
-
-
-def run_report_cmd(args) -> int:
-    from transferlab.sweep.report import render_report
-
-    cfg = config_from_args(ReportConfig, args)
-    info = render_report(cfg.dir)
-    if args.json:
-        print(json.dumps(info, default=str))
-        return 0
-    print(f"{info['name']}: {info['done']} done, {info['failed']} failed, {info['missing']} missing of "
-          f"{info['n_runs']} runs")
-    for line in info.get("text", []):
-        print(line)
-    print(f"report: {info['markdown']}  {info['html']}")
-    for p in info["plots"]:
-        print(f"plot: {p}")
     return 0

@@ -1,10 +1,12 @@
-"""The typed configs of the sweep capability: ``transferlab sweep`` and ``transferlab report``."""
+"""The typed config of the sweep capability: ``transferlab sweep`` (``transferlab report``'s is in
+``transferlab.report.config``, re-exported here)."""
 from __future__ import annotations
 
 from typing import Literal
 
 from pydantic import field_validator
 
+from transferlab.report.config import ReportConfig  # noqa: F401 - its old home
 from transferlab.schema import Config, option
 
 EXECUTORS = ("local", "slurm", "submitit-local", "submitit-debug")
@@ -48,14 +50,6 @@ class SweepConfig(Config):
     def slurm(self) -> dict:
         return {k: getattr(self, k) for k in ("partition", "time", "gpus_per_node", "cpus_per_task",
                                                "array_parallelism")}
-
-
-class ReportConfig(Config):
-    """``transferlab report DIR``: refresh the results table and render the report of a sweep."""
-
-    command = "report"
-    dir: str = option(..., "a sweep folder", positional=True, metavar="DIR")
-    quiet: bool = option(False, "no progress lines on stderr", runtime=True)
 
 
 def parse_time(text: str | None) -> int | None:

@@ -186,9 +186,10 @@ def _html_table(header: list[str], rows: list[list]) -> str:
     return f"<table><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render_report(out: str | Path) -> dict:
+def render_report(out: str | Path, run_reports: dict[str, str] | None = None) -> dict:
     """Refresh the results table and write report.md, report.html and the plots into ``out``, holding the
-    sweep folder's lock (a sweep still running there, or a second report, is refused at once)."""
+    sweep folder's lock (a sweep still running there, or a second report, is refused at once).
+    ``run_reports``: run name -> its report.html relative to ``out``, linked from the page."""
     import time
 
     from transferlab.runs import locked, update_manifest
@@ -196,13 +197,13 @@ def render_report(out: str | Path) -> dict:
     out = Path(out)
     plan = load_plan(out)
     with locked(out, "report"):
-        info = _render(out, plan)
+        info = _render(out, plan, run_reports or {})
         update_manifest(out, report={"markdown": info["markdown"], "html": info["html"], "plots": info["plots"],
                                      "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     return info
 
 
-def _render(out: Path, plan) -> dict:
+def _render(out: Path, plan, run_reports: dict[str, str]) -> dict:
     table = write_results(out, plan)
     df = table["frame"]
     rows = df.astype(object).where(df.notna(), None).to_dict("records") if len(df) else []
@@ -281,6 +282,11 @@ def _render(out: Path, plan) -> dict:
         if note:
             md += [f"_{note}_", ""]
             body.append(f"<p><em>{html.escape(note)}</em></p>")
+    if run_reports:
+        md += ["## Each run's report", ""] + [f"- [{name}]({rel})" for name, rel in run_reports.items()] + [""]
+        body.append("<h2>Each run's report</h2><ul>" + "".join(
+            f"<li><a href='{html.escape(rel)}'>{html.escape(name)}</a></li>" for name, rel in run_reports.items())
+            + "</ul>")
     if failed:
         md += ["## Failed runs", ""]
         body.append("<h2>Failed runs</h2>")

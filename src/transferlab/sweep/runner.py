@@ -47,10 +47,10 @@ class SweepResult(Result):
         return self._frame
 
     def report(self) -> dict:
-        """Render report.md / report.html and the plots (as ``transferlab report``)."""
-        from transferlab.sweep.report import render_report
+        """Render report.md / report.html, the plots and each run's report (as ``transferlab report``)."""
+        from transferlab.report.render import report
 
-        return render_report(self.out)
+        return report(self.out)
 
     def to_dict(self) -> dict:
         return dict(self.summary)

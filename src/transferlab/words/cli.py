@@ -135,23 +135,32 @@ def cmd_neighbours(args) -> int:
                                        for w, lst in zip(words, lists)}}, text)
 
 
-def cmd_cluster(args) -> int:
-    from transferlab.io import write_json
-    from transferlab.runs import RunFolder
-    from transferlab.words.cluster import plot_clusters, read_word_list
+def _cluster_words(cfg, args):
+    """(vectors, words, categories or None) of a config with ``ClusterWords``: arguments, a file, or the
+    most frequent words; a file's repeated words keep their first category."""
+    from transferlab.words.cluster import read_word_list
 
-    cfg = config_from_args(cfgs.ClusterConfig, args)
     words, cats = list(cfg.words), None
     if cfg.file:
         words, cats = read_word_list(cfg.file)
     wv = _load(cfg, args)
     if cfg.most_frequent:
         words = wv.index_to_key[:cfg.most_frequent]
-    if cats is not None:  # de-duplicate words, keeping each one's first category
+    if cats is not None:
         first: dict[str, str] = {}
         for w, c in zip(words, cats):
             first.setdefault(w, c)
         words, cats = list(first), list(first.values())
+    return wv, words, cats
+
+
+def cmd_cluster(args) -> int:
+    from transferlab.io import write_json
+    from transferlab.runs import RunFolder
+    from transferlab.words.cluster import plot_clusters
+
+    cfg = config_from_args(cfgs.ClusterConfig, args)
+    wv, words, cats = _cluster_words(cfg, args)
     res = wv.cluster(words, cfg.k, cfg.method, cfg.projection, cats, seed=cfg.seed)
     with RunFolder(cfg.out, "words cluster", cfg, overwrite=cfg.overwrite) as run:
         png = plot_clusters(res, run.path / cfgs.CLUSTER_PNG, title=f"{len(res['words'])} words from {cfg.vectors}")
@@ -170,6 +179,32 @@ def cmd_cluster(args) -> int:
     out = {k: v for k, v in res.items() if k != "coords"}
     out.update(out=str(run.path), png=str(png), json=str(result))
     return _emit(args, out, "\n".join(lines))
+
+
+def cmd_report(args) -> int:
+    from transferlab import io as tio
+    from transferlab.report import words as page
+    from transferlab.runs import RunFolder
+
+    cfg = config_from_args(cfgs.WordsReportConfig, args)
+    wv, words, cats = _cluster_words(cfg, args)
+    data = page.compute(wv, words, cats, queries=cfg.query, analogies=cfg.analogy, k=cfg.k, method=cfg.method,
+                        projection=cfg.projection, seed=cfg.seed, top_k=cfg.top_k, restrict=cfg.restrict,
+                        source=cfg.vectors)
+    with RunFolder(cfg.out, "words report", cfg, overwrite=cfg.overwrite) as run:
+        tio.write_json(run.path / cfgs.REPORT_JSON, data)
+        html = tio.write_text(run.path / "report.html", page.render_page(data, f"Word space: {run.path.name}"))
+        res = data["cluster"]
+        run.summary = {"n_words": len(res["words"]), "k": res["k"], "silhouette": res["silhouette"],
+                       "purity": res.get("purity"), "queries": len(data["neighbours"]),
+                       "analogies": len(data["analogies"])}
+    lines = [f"{len(res['words'])} words in {res['k']} clusters; {len(data['neighbours'])} query word(s), "
+             f"{len(data['analogies'])} analogy(ies)"]
+    lines += [f"  {a['a']} : {a['b']} :: {a['c']} : {a['answers'][0][0] if a['answers'] else '?'}"
+              for a in data["analogies"]]
+    lines.append(f"report: {html}")
+    return _emit(args, {"out": str(run.path), "html": str(html), "json": str(run.path / cfgs.REPORT_JSON),
+                        **run.summary}, "\n".join(lines))
 
 
 def cmd_evaluate(args) -> int:
@@ -271,6 +306,10 @@ SUBCOMMANDS: dict[str, tuple] = {
                              "words) and map them in 2-D",
                 ["transferlab words cluster --file words.csv --out runs/clusters   # word[,category] lines",
                  "transferlab words cluster --most-frequent 200 -k 8 --projection tsne --out runs/top200"]),
+    "report": (cmd_report, "one self-contained report.html: the cluster map, the clusters, the nearest words of "
+                           "query words and analogy answers",
+               ["transferlab words report --file words.csv --query frog paris --analogy man:king:woman --out runs/wr",
+                "transferlab words report --most-frequent 100 -k 8 --out runs/top100-report"]),
     "evaluate": (cmd_evaluate, "analogy accuracy and/or word-pair similarity correlation (as gensim computes them)",
                  ["transferlab words evaluate --analogies questions-words.txt --json",
                   "transferlab words evaluate --similarity wordsim353.tsv --restrict 0"]),

@@ -24,6 +24,7 @@ assert FormatName.__args__ == ("auto",) + FORMATS  # noqa: S101 - one list of fo
 # file names inside the run folders the writing sub-commands make
 CLUSTER_PNG, CLUSTER_JSON = "clusters.png", "clusters.json"
 EXPORT_TXT = "vectors.txt"
+REPORT_JSON = "words-report.json"
 _FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg", ".eps")
 
 
@@ -179,6 +180,17 @@ class ClusterWords(Config):
                                        hidden=("--top",), metavar="N", default_text="none")
 
 
+def _one_source(cfg):
+    """The words to cluster come from exactly one place."""
+    if cfg.words and cfg.file:
+        raise ValueError("give words either as arguments or with --file, not both")
+    if cfg.most_frequent is not None and (cfg.words or cfg.file):
+        raise ValueError("--most-frequent clusters the most frequent words: give no other words")
+    if not cfg.words and not cfg.file and cfg.most_frequent is None:
+        raise ValueError("give words as arguments, with --file, or --most-frequent N")
+    return cfg
+
+
 class ClusterConfig(ClusterOptions, ClusterWords, VectorOptions):
     """``words cluster``: clusters of words, a 2-D map, and purity / adjusted Rand index with categories."""
 
@@ -197,13 +209,7 @@ class ClusterConfig(ClusterOptions, ClusterWords, VectorOptions):
 
     @model_validator(mode="after")
     def _one_source(self):
-        if self.words and self.file:
-            raise ValueError("give words either as arguments or with --file, not both")
-        if self.most_frequent is not None and (self.words or self.file):
-            raise ValueError("--most-frequent clusters the most frequent words: give no other words")
-        if not self.words and not self.file and self.most_frequent is None:
-            raise ValueError("give words as arguments, with --file, or --most-frequent N")
-        return self
+        return _one_source(self)
 
 
 class EvaluateConfig(SearchOptions):
@@ -282,11 +288,38 @@ class InfoConfig(VectorOptions):
     command: ClassVar[str] = "words info"
 
 
+class WordsReportConfig(ClusterOptions, ClusterWords, SearchOptions):
+    """``words report``: one self-contained report.html: the cluster map, the clusters as a table, the
+    neighbours of query words and the answers of analogies."""
+
+    command: ClassVar[str] = "words report"
+    query: list[str] = option([], "query words whose nearest words the report lists", nargs="+", metavar="WORD",
+                              default_text="the first 6 clustered words")
+    analogy: list[str] = option([], "analogies A:B:C (A is to B as C is to ?), answered by 3CosAdd", nargs="+",
+                                metavar="A:B:C", default_text="none")
+    top_k: int = _top_k(8)
+    out: str = option("runs/words-report", f"output folder: report.html, {REPORT_JSON} (what it shows) and run.json",
+                      metavar="DIR")
+    overwrite: bool = _overwrite()
+
+    @field_validator("analogy")
+    @classmethod
+    def _triples(cls, value):
+        bad = [a for a in value if len([w for w in a.split(":") if w.strip()]) != 3]
+        if bad:
+            raise ValueError("each analogy must be A:B:C (A is to B as C is to ?)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        return _one_source(self)
+
+
 CONFIGS: dict[str, type[Config]] = {
     "similarity": SimilarityConfig, "distances": DistancesConfig, "similar": SimilarConfig,
     "analogy": AnalogyConfig, "odd-one-out": OddOneOutConfig, "neighbours": NeighboursConfig,
     "cluster": ClusterConfig, "evaluate": EvaluateConfig, "export": ExportConfig,
-    "export-projector": ExportProjectorConfig, "info": InfoConfig,
+    "export-projector": ExportProjectorConfig, "info": InfoConfig, "report": WordsReportConfig,
 }
 
 # the option mixins with no rule across fields: where a single value is checked for the Python API

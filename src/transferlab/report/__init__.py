@@ -1,0 +1,13 @@
+"""Reports of run folders: one self-contained ``report.html`` per run (``transferlab report RUN``, ``tl.report``).
+
+- ``render.report``: picks the report by the run's manifest; ``classifier``: fne / probe / finetune runs;
+  ``words``: word-space reports (``transferlab words report``); the sweep's page is ``sweep.report``;
+- ``page``: the HTML pieces and the page's small script; ``thumbs``: embedded JPEG thumbnails.
+"""
+
+from transferlab._package import lazy_package
+
+lazy_package(__name__, {
+    "report": ".render",
+    "ReportConfig": ".config",
+}, call="transferlab.report.render:report")
