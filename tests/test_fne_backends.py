@@ -1,4 +1,6 @@
-"""Extraction engines: every fp32 engine gives torch eager's features (1e-4) on real photos; bf16 keys apart."""
+"""Extraction engines: every fp32 engine gives torch eager's features (1e-4) on real photos; bf16 keys apart.
+
+Batches of 4 on 7 photos: the short last batch (OpenVINO pads it) is checked too."""
 import numpy as np
 import pytest
 
@@ -11,33 +13,54 @@ BF16 = bf16_support(__import__("torch").device("cpu")) is None
 RUNTIMES = ["onnxruntime", "openvino"]
 
 
-def _embed(folder, **options):
-    return embed(folder, workers=0, quiet=True, use_cache=False, **options)
+@pytest.fixture(scope="module")
+def photos(small_folder):
+    """Seven real photos (ants and bees, odd so that a batch of 4 leaves a short last batch)."""
+    from transferlab.data.datasets import load_dataset
+    from transferlab.data.splits import Split
+
+    splits = load_dataset(small_folder)
+    pick = list(range(0, 24, 4)) + [23]
+    return splits, Split([splits.train.paths[i] for i in pick], splits.train.labels[pick])
 
 
-def _assert_same(ref, other):
-    for split in ("train", "test"):
-        a, b = getattr(ref, split), getattr(other, split)
-        assert a.paths == b.paths and a.layers == b.layers
-        assert np.abs(a.features - b.features).max() < TOLERANCE, split
+def _features(model, layers, size, photos):
+    """Features of ``photos`` from torch eager and from each runtime, one export per engine."""
+    import torch
+
+    from transferlab.fne.extract import extract_split
+    from transferlab.models.registry import create_backbone
+    from transferlab.models.taps import resolve_layers
+
+    splits, split = photos
+    backbone = create_backbone(model)
+    pre = backbone.preprocessing.with_size(size)
+    taps = resolve_layers(backbone, layers, size=size)
+    out = {}
+    for backend in ["torch"] + RUNTIMES:
+        engine = open_engine(backbone, taps, pre, backend=backend, device=torch.device("cpu"), batch_size=4)
+        assert engine.name == backend
+        out[backend] = extract_split(backbone, taps, split, splits, pre, batch_size=4, workers=0, progress=False,
+                                     engine=engine)
+    return out
+
+
+def _assert_same(out):
+    ref = out.pop("torch")
+    assert len(ref) == 7
+    for backend, fs in out.items():
+        assert fs.paths == ref.paths and fs.layers == ref.layers
+        assert np.abs(fs.features - ref.features).max() < TOLERANCE, backend
 
 
 @pytest.mark.parametrize("layers", ["all", "stages", "last"])
-def test_fp32_engines_match_torch_on_every_layer_set(small_folder, layers):
-    ref = _embed(small_folder, model="efficientnet_lite0", layers=layers, image_size=96, backend="torch")
-    assert ref.train.meta["backend"] == "torch" and ref.train.features.shape[0] == 24
-    for backend in RUNTIMES:
-        _assert_same(ref, _embed(small_folder, model="efficientnet_lite0", layers=layers, image_size=96,
-                                 backend=backend))
+def test_fp32_engines_match_torch_on_every_layer_set(photos, layers):
+    _assert_same(_features("efficientnet_lite0", layers, 96, photos))
 
 
 @pytest.mark.parametrize("model", ["efficientnet_lite1", "efficientnet_lite2", "mobilenet_v2"])
-def test_fp32_engines_match_torch_on_every_offline_model(small_folder, model):
-    ref = _embed(small_folder, model=model, layers="all", image_size=64, backend="torch")
-    for backend in RUNTIMES:
-        out = _embed(small_folder, model=model, layers="all", image_size=64, backend=backend, batch_size=5)
-        assert out.train.meta["backend"] == backend
-        _assert_same(ref, out)  # batch 5: the short last batch (OpenVINO pads it) is exact too
+def test_fp32_engines_match_torch_on_every_offline_model(photos, model):
+    _assert_same(_features(model, "all", 64, photos))
 
 
 def test_fp32_engines_share_the_cache_and_bf16_gets_its_own_key(small_folder):
@@ -74,7 +97,13 @@ def test_bf16_is_refused_where_the_cpu_lacks_it(monkeypatch):
 
 
 def test_auto_falls_back_to_torch_with_a_notice_when_the_export_fails(small_folder, monkeypatch, capsys):
+    from transferlab.fne import backends
     from transferlab.fne.backends import export
+
+    small = embed(small_folder, model="efficientnet_lite0", layers="last", image_size=64, workers=0, quiet=True,
+                  use_cache=False)
+    assert small.train.meta["backend"] == "torch"  # 36 small images: an export would cost more than it saves
+    monkeypatch.setattr(backends, "AUTO_EXPORT_MIN_WORK", 0)
 
     def broken(*args, **kwargs):
         raise export.ExportError("efficientnet_lite0 does not export to ONNX (RuntimeError: unsupported op)")

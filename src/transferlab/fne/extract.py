@@ -37,10 +37,11 @@ def prepare_model(backbone: Backbone, device: torch.device) -> torch.nn.Module:
 def extract_split(backbone: Backbone, taps: list[Tap], split: Split, splits: DataSplits, preprocessing: Preprocessing,
                   *, batch_size: int = 32, workers: int | None = None, device: torch.device | None = None,
                   strict: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = True,
-                  desc: str = "extract") -> FeatureSet:
+                  desc: str = "extract", engine=None) -> FeatureSet:
     """Pooled features of every tap for every readable image of ``split``; bad images are reported."""
     (fs,) = extract_splits(backbone, taps, [split], splits, preprocessing, batch_size=batch_size, workers=workers,
-                           device=device, strict=strict, max_pixels=max_pixels, progress=progress, desc=desc)
+                           device=device, strict=strict, max_pixels=max_pixels, progress=progress, desc=desc,
+                           engine=engine)
     return fs
 
 
@@ -128,9 +129,10 @@ def extract_features(config: EmbedConfig, splits: DataSplits, backbone: Backbone
     remove_stale_temporaries(cache_dir())
     result, cached, keys = {}, {}, {}
     engine = None
+    n_images = len(splits.train) + len(splits.test)
     if config.precision != "fp32":  # bf16 features depend on the engine: it is needed for the key
         engine = open_engine(backbone, taps, preprocessing, backend=config.backend, precision=config.precision,
-                             device=device, batch_size=config.batch_size, quiet=config.quiet)
+                             device=device, batch_size=config.batch_size, quiet=config.quiet, n_images=n_images)
     numerics = numerics_key(engine.name, config.precision) if engine else None
     for split_name in ("train", "test"):
         keys[split_name] = cache_key(
@@ -148,7 +150,8 @@ def extract_features(config: EmbedConfig, splits: DataSplits, backbone: Backbone
     if missing:
         engine = engine or open_engine(backbone, taps, preprocessing, backend=config.backend,
                                        precision=config.precision, device=device, batch_size=config.batch_size,
-                                       quiet=config.quiet)
+                                       quiet=config.quiet,
+                                       n_images=sum(len(getattr(splits, name)) for name in missing))
         extracted = extract_splits(backbone, taps, [getattr(splits, name) for name in missing], splits, preprocessing,
                                    batch_size=config.batch_size, workers=config.workers, device=device,
                                    strict=config.strict, max_pixels=config.max_pixels, progress=not config.quiet,

@@ -54,12 +54,18 @@ def export_key(backbone, taps, preprocessing) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def exported_graph(backbone, taps, preprocessing) -> Path:
-    """The cached ONNX file of ``backbone`` with ``taps`` pooled in the graph (exported on first use)."""
+def export_path(backbone, taps, preprocessing) -> Path:
+    """Where the export of ``backbone`` with ``taps`` lives in the cache (``$TRANSFERLAB_CACHE/engines``)."""
     from transferlab.runtime import cache_dir
 
+    safe = backbone.name.replace(":", "_").replace("/", "_")
+    return cache_dir("engines") / f"{safe}-{export_key(backbone, taps, preprocessing)}.onnx"
+
+
+def exported_graph(backbone, taps, preprocessing) -> Path:
+    """The cached ONNX file of ``backbone`` with ``taps`` pooled in the graph (exported on first use)."""
     try:
-        path = cache_dir("engines") / f"{backbone.name.replace(':', '_').replace('/', '_')}-{export_key(backbone, taps, preprocessing)}.onnx"
+        path = export_path(backbone, taps, preprocessing)
     except ImportError as exc:
         raise ExportError(f"onnx is not installed ({exc}); pip install onnx") from None
     if path.is_file():
