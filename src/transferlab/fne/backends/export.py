@@ -91,3 +91,28 @@ def export_onnx(backbone, taps, preprocessing, target: Path) -> None:
         lines = str(exc).strip().splitlines()
         raise ExportError(f"{backbone.name} does not export to ONNX ({type(exc).__name__}: "
                           f"{lines[0][:300] if lines else ''})") from exc
+    verify(graph, target, backbone.name, size)
+
+
+def verify(graph: TappedGraph, path: Path, name: str, size: int, tolerance: float = 1e-3) -> None:
+    """Refuse an export that does not reproduce eager features on another batch size than the one traced
+    (a model whose Python control flow froze a shape or a branch into the trace)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return
+    seed = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (3, 3, size, size), dtype=torch.uint8, generator=seed)
+    with torch.inference_mode():
+        want = graph(images).numpy()
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        got = session.run(None, {"images": images.numpy()})[0]
+    except Exception as exc:
+        raise ExportError(f"{name}: the exported graph does not run ({type(exc).__name__}: "
+                          f"{str(exc).strip()[:300]})") from exc
+    worst = float(abs(got - want).max()) if got.shape == want.shape else float("inf")
+    if not worst <= tolerance * max(1.0, float(abs(want).max())):
+        raise ExportError(f"{name}: the exported graph does not reproduce eager features (max difference "
+                          f"{worst:.3g} on a batch of 3)")
+
