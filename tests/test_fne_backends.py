@@ -114,3 +114,21 @@ def test_auto_falls_back_to_torch_with_a_notice_when_the_export_fails(small_fold
     err = capsys.readouterr().err
     assert out.train.meta["backend"] == "torch"
     assert "notice: --backend auto uses torch" in err and "unsupported op" in err
+
+
+def test_the_export_is_cached_atomically_and_keyed_by_the_taps():
+    from transferlab.fne.backends.export import export_path, exported_graph
+    from transferlab.models.registry import create_backbone
+    from transferlab.models.taps import resolve_layers
+
+    backbone = create_backbone("mobilenet_v2")
+    pre = backbone.preprocessing.with_size(48)
+    last, stages = (resolve_layers(backbone, spec, size=48) for spec in ("last", "stages"))
+    backbone.model.train()
+    path = exported_graph(backbone, last, pre)
+    assert backbone.model.training  # exported from an eval-mode copy; the backbone is left as it was
+    assert path == export_path(backbone, last, pre) and path.parent.name == "engines"
+    stamp = path.stat().st_mtime_ns
+    assert exported_graph(backbone, last, pre).stat().st_mtime_ns == stamp  # read from the cache, not exported again
+    assert export_path(backbone, stages, pre) != path
+    assert not list(path.parent.glob(".*.tmp-*"))  # the temporary name was renamed into place
