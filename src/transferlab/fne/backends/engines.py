@@ -7,6 +7,7 @@ decoding workers run at idle priority and need the cycles between forward passes
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -85,6 +86,7 @@ class OpenVinoEngine:
         import openvino as ov
 
         core = ov.Core()
+        core.set_property({"CACHE_DIR": str(Path(path).parent / "openvino")})  # compiled blobs: ~2x faster open
         model = core.read_model(str(path))
         dims = model.input(0).get_partial_shape()
         shape = [batch_size] + [dims[i].get_length() for i in (1, 2, 3)]
