@@ -1,12 +1,15 @@
-"""End-to-end ``embed`` throughput vs the model's pure forward throughput, measured in one run.
+"""End-to-end ``embed`` throughput of every extraction engine and precision vs PyTorch's eager forward.
 
-ratio = end-to-end images/s (list files, decode, resize, forward, pooling of every tapped layer,
-writing the features) / pure forward images/s of the same model (same batch size, resolution,
-memory format) on random tensors, as many images as the dataset has.  Rounds alternate the two
-measurements so that a busy machine slows both alike; the best round of each is kept
-(``median_round_ratio``: the median over rounds of end-to-end / the forward sample just before
-it).  Peak RSS is measured in fresh subprocesses for 100 and 400 images: it must not grow with
-the number of images beyond the features themselves.
+speedup = end-to-end images/s of ``embed --backend B --precision P`` (list files, decode, resize,
+forward, pooling of every tapped layer, writing the features) / the **PyTorch eager channels_last
+fp32** forward of the same model (same batch size and resolution) on random tensors, as many
+images as the dataset has: the reference the engines are measured against.  Rounds alternate all
+measurements so that a busy machine slows them alike; the best round of each is kept.  Each
+end-to-end run includes opening its engine (an OpenVINO compile, an ONNX Runtime session); the
+one-off ONNX export is done before the rounds and reported as ``export_seconds``.
+``pipeline_only_ips`` is the decoding pipeline alone (the DataLoader without a forward pass): the
+ceiling for any engine.  Peak RSS is measured in fresh subprocesses for 100 and 400 images (default
+backend): it must not grow with the number of images beyond the features themselves.
 
     python benchmarks/bench_extract.py --json
 """
@@ -42,17 +45,65 @@ def forward_ips(backbone, batch_size: int, size: int, batches: int) -> float:
         return batches * batch_size / (time.perf_counter() - start)
 
 
-def end_to_end_ips(backbone, args) -> tuple[float, int]:
+def end_to_end_ips(backbone, args, backend: str = "auto", precision: str = "fp32") -> tuple[float, int, str]:
     from transferlab.fne.pipeline import embed
 
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         result = embed(str(args.data), model=args.model, layers=args.layers, image_size=args.image_size,
                        batch_size=args.batch_size, workers=args.workers, use_cache=False, quiet=True,
-                       out=str(Path(out) / "run"), backbone=backbone)
+                       out=str(Path(out) / "run"), backbone=backbone, backend=backend, precision=precision)
         seconds = time.perf_counter() - start
     n = len(result.train) + len(result.test) + len(result.skipped)
-    return n / seconds, result.train.dim
+    return n / seconds, result.train.dim, result.train.meta["backend"]
+
+
+def pipeline_only_ips(splits, backbone, args) -> float:
+    """Images/s of the decoding DataLoader alone (what embed's workers deliver without a forward pass)."""
+    import numpy as np
+    import torch
+
+    from transferlab.data.datasets import ImageDataset, SkippingLoader, Split, collate_skipping
+    from transferlab.fne.extract import _lower_priority
+    from transferlab.runtime import default_workers
+
+    pre = backbone.preprocessing
+    combined = Split(splits.train.paths + splits.test.paths, np.concatenate([splits.train.labels, splits.test.labels]))
+    dataset = ImageDataset(combined, pre.transform("none", normalize=False), splits.loader(), draft=pre.resize_size)
+    workers = default_workers(args.workers)
+    loader = SkippingLoader(torch.utils.data.DataLoader(
+        dataset, batch_size=args.batch_size, num_workers=workers, collate_fn=collate_skipping,
+        prefetch_factor=4 if workers else None, worker_init_fn=_lower_priority))
+    start = time.perf_counter()
+    n = sum(len(index) + len(bad) for _images, _labels, index, bad in loader)
+    return n / (time.perf_counter() - start)
+
+
+def engines(backbone, args) -> tuple[list[tuple[str, str]], dict]:
+    """(backend, precision) pairs that run here, each engine's one-off export done first (timed)."""
+    import torch
+
+    from transferlab.fne.backends import BF16_ENGINES, bf16_support, open_engine
+    from transferlab.models.taps import resolve_layers
+
+    taps = resolve_layers(backbone, args.layers, size=args.image_size)
+    bf16 = bf16_support(torch.device("cpu")) is None
+    pairs, info = [], {"bf16_supported": bf16, "unavailable": {}}
+    for backend in ("torch", "onnxruntime", "openvino"):
+        for precision in ("fp32", "bf16"):
+            if precision == "bf16" and (not bf16 or backend not in BF16_ENGINES):
+                continue
+            start = time.perf_counter()
+            try:
+                open_engine(backbone, taps, backbone.preprocessing, backend=backend, precision=precision,
+                            device=torch.device("cpu"), batch_size=args.batch_size)
+            except Exception as exc:  # a runtime missing here: reported, not fatal
+                info["unavailable"][f"{backend}-{precision}"] = str(exc)
+                continue
+            if backend != "torch" and "export_seconds" not in info:
+                info["export_seconds"] = round(time.perf_counter() - start, 1)  # first runtime: export + open
+            pairs.append((backend, precision))
+    return pairs, info
 
 
 def peak_rss_mb(n_images: int, args) -> float:
@@ -103,19 +154,31 @@ def main() -> None:
     splits = load_dataset(str(args.data))
     # as many images in a forward sample as embed reads: equally long samples are equally noisy
     batches = max(1, round((len(splits.train) + len(splits.test)) / args.batch_size))
-    fwd, e2e, dim = [], [], 0
+    pairs, info = engines(backbone, args)
+    fwd, pipe, e2e, dim, auto = [], [], {f"{b}-{p}": [] for b, p in pairs}, 0, {}
     for _ in range(args.rounds):
         fwd.append(forward_ips(backbone, args.batch_size, args.image_size, batches=batches))
-        ips, dim = end_to_end_ips(backbone, args)
-        e2e.append(ips)
+        pipe.append(pipeline_only_ips(splits, backbone, args))
+        for backend, precision in pairs:
+            ips, dim, _ = end_to_end_ips(backbone, args, backend, precision)
+            e2e[f"{backend}-{precision}"].append(ips)
+    for precision in ("fp32", "bf16") if info["bf16_supported"] else ("fp32",):
+        auto[precision] = end_to_end_ips(backbone, args, "auto", precision)[2]
+    ref = max(fwd)
+    backends = {name: {"end_to_end_ips": round(max(v), 2), "speedup": round(max(v) / ref, 3),
+                       "rounds": [round(x, 2) for x in v]} for name, v in e2e.items()}
+
+    def best(precision):
+        got = [b["speedup"] for name, b in backends.items() if name.endswith(precision)]
+        return max(got) if got else None
+
     result = {
         "model": args.model, "layers": args.layers, "dim": dim, "image_size": args.image_size,
         "batch_size": args.batch_size, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-        "end_to_end_ips": round(max(e2e), 2), "forward_ips": round(max(fwd), 2),
-        "ratio": round(max(e2e) / max(fwd), 3),
-        "rounds": {"end_to_end_ips": [round(x, 2) for x in e2e], "forward_ips": [round(x, 2) for x in fwd]},
-        # each round's end-to-end run next to the forward sample just before it: robust to a lone fast sample
-        "median_round_ratio": round(statistics.median(e / f for e, f in zip(e2e, fwd)), 3),
+        "eager_forward_ips": round(ref, 2), "pipeline_only_ips": round(max(pipe), 2),
+        "backends": backends, "best_fp32_speedup": best("fp32"), "best_bf16_speedup": best("bf16"),
+        "auto_picks": auto, **info,
+        "rounds": {"eager_forward_ips": [round(x, 2) for x in fwd], "pipeline_only_ips": [round(x, 2) for x in pipe]},
     }
     if not args.no_memory:
         result["rss_mb_100"] = round(peak_rss_mb(100, args), 1)

@@ -35,6 +35,14 @@ class ExtractOptions(Config):
                                 "(pre-logits), a comma list of module names (NAME@K for the K-th call) or re:PATTERN",
                          group="extraction", metavar="SPEC")
     batch_size: int = option(32, "images per forward pass", ge=1, group="extraction")
+    backend: Literal["auto", "torch", "onnxruntime", "openvino"] = option(
+        "auto", "extraction engine: torch (eager PyTorch, the reference), onnxruntime or openvino (the tapped "
+                "network exported once to ONNX, every tap pooled in the graph), auto (the fastest measured for "
+                "the device; torch when the export fails). In fp32 every engine matches torch within 1e-4",
+        runtime=True, group="extraction")
+    precision: Literal["fp32", "bf16"] = option(
+        "fp32", "extraction arithmetic: fp32, or bf16 where the CPU (avx512_bf16/AMX) or GPU has it (faster; "
+                "its features differ slightly and are cached apart)", group="extraction")
     use_cache: bool = option(True, "read and write the feature cache", negate="--no-cache",
                              negate_help="always extract; never read or write the feature cache", runtime=True,
                              group="extraction")

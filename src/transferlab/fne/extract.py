@@ -1,13 +1,12 @@
 """Feature extraction: one forward pass per batch, every tapped layer pooled on the fly.
 
 ``extract_splits`` streams splits through the network (DataLoader workers decode and resize,
-``inference_mode``, channels_last, CUDA + autocast when there is a GPU) and keeps only pooled
-vectors, so memory is O(batch).  ``extract_features`` adds the feature cache around it; the run
+an engine of ``transferlab.fne.backends`` runs the network: torch eager or an exported graph) and
+keeps only pooled vectors, so memory is O(batch).  ``extract_features`` adds the feature cache around it; the run
 folder is ``transferlab.fne.pipeline``'s.
 """
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 
@@ -18,11 +17,12 @@ from tqdm.auto import tqdm
 from transferlab.data.config import DEFAULT_MAX_PIXELS
 from transferlab.data.datasets import DataSplits, ImageDataset, SkippingLoader, Split, collate_skipping
 from transferlab.errors import DataError
+from transferlab.fne.backends import check_precision, numerics_key, open_engine
 from transferlab.fne.config import EmbedConfig
 from transferlab.fne.results import EmbedResult
 from transferlab.fne.store import FeatureSet, cache_dir, cache_key, cache_path, remove_stale_temporaries
 from transferlab.models.registry import Backbone, Preprocessing, create_backbone
-from transferlab.models.taps import Tap, TapRecorder, resolve_layers
+from transferlab.models.taps import Tap, resolve_layers
 from transferlab.runtime import default_workers, pick_device
 
 
@@ -37,21 +37,28 @@ def prepare_model(backbone: Backbone, device: torch.device) -> torch.nn.Module:
 def extract_split(backbone: Backbone, taps: list[Tap], split: Split, splits: DataSplits, preprocessing: Preprocessing,
                   *, batch_size: int = 32, workers: int | None = None, device: torch.device | None = None,
                   strict: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = True,
-                  desc: str = "extract") -> FeatureSet:
+                  desc: str = "extract", engine=None) -> FeatureSet:
     """Pooled features of every tap for every readable image of ``split``; bad images are reported."""
     (fs,) = extract_splits(backbone, taps, [split], splits, preprocessing, batch_size=batch_size, workers=workers,
-                           device=device, strict=strict, max_pixels=max_pixels, progress=progress, desc=desc)
+                           device=device, strict=strict, max_pixels=max_pixels, progress=progress, desc=desc,
+                           engine=engine)
     return fs
 
 
 def extract_splits(backbone: Backbone, taps: list[Tap], parts: list[Split], splits: DataSplits,
                    preprocessing: Preprocessing, *, batch_size: int = 32, workers: int | None = None,
                    device: torch.device | None = None, strict: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
-                   progress: bool = True, desc: str = "extract") -> list[FeatureSet]:
-    """Several splits in ONE streaming pass (one DataLoader: no second worker start-up or pipeline fill)."""
+                   progress: bool = True, desc: str = "extract", engine=None) -> list[FeatureSet]:
+    """Several splits in ONE streaming pass (one DataLoader: no second worker start-up or pipeline fill).
+
+    ``engine`` (``transferlab.fne.backends.open_engine``) runs the network; default: torch eager, fp32.
+    """
     device = device or pick_device(None)
     workers = default_workers(workers)
-    model = prepare_model(backbone, device)
+    if engine is None:
+        from transferlab.fne.backends.engines import TorchEngine
+
+        engine = TorchEngine(backbone, taps, preprocessing, device)
     combined = Split([p for part in parts for p in part.paths], np.concatenate([part.labels for part in parts]))
     dataset = ImageDataset(combined, preprocessing.transform("none", normalize=False), splits.loader(),
                            max_pixels=max_pixels, draft=preprocessing.resize_size, strict=strict)
@@ -59,26 +66,26 @@ def extract_splits(backbone: Backbone, taps: list[Tap], parts: list[Split], spli
         dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate_skipping,
         pin_memory=device.type == "cuda", prefetch_factor=4 if workers else None,
         persistent_workers=False, worker_init_fn=_lower_priority if device.type == "cpu" else None))
-    recorder = TapRecorder(model, taps)
     n = len(combined)
-    feats = np.empty((n, recorder.dim), dtype=np.float32)
+    feats = np.empty((n, sum(t.channels for t in taps)), dtype=np.float32)
     ok = np.zeros(n, dtype=bool)
     reasons: dict[int, str] = {}
-    autocast = torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else contextlib.nullcontext()
     bar = tqdm(total=n, desc=desc, unit="img", disable=not progress, file=sys.stderr, leave=False)
-    with recorder, torch.inference_mode(), autocast:
+    with engine:
         for images, _labels, index, bad in loader:
             for i, reason in bad:
                 reasons[i] = reason
                 print(f"warning: skipped {combined.paths[i]}: {reason}", file=sys.stderr)
             if images is not None:
-                model(preprocessing.normalize_batch(images.to(device, non_blocking=True)))
                 idx = index.numpy()
-                feats[idx] = recorder.pop().cpu().numpy()
+                feats[idx] = engine(images)
                 ok[idx] = True
             bar.update(len(index) + len(bad))
     bar.close()
-    layers = [dict(t.to_dict(), start=s, end=e) for t, (_, s, e) in zip(taps, recorder.boundaries())]
+    layers, start = [], 0
+    for t in taps:
+        layers.append(dict(t.to_dict(), start=start, end=start + t.channels))
+        start += t.channels
     out, offset = [], 0
     for part in parts:
         span = np.arange(offset, offset + len(part))
@@ -118,13 +125,20 @@ def extract_features(config: EmbedConfig, splits: DataSplits, backbone: Backbone
     preprocessing = backbone.preprocessing.with_size(config.image_size)
     taps = taps or resolve_layers(backbone, config.layers, size=preprocessing.input_size)
     device = pick_device(config.device)
+    check_precision(config.precision, device)
     remove_stale_temporaries(cache_dir())
     result, cached, keys = {}, {}, {}
+    engine = None
+    n_images = len(splits.train) + len(splits.test)
+    if config.precision != "fp32":  # bf16 features depend on the engine: it is needed for the key
+        engine = open_engine(backbone, taps, preprocessing, backend=config.backend, precision=config.precision,
+                             device=device, batch_size=config.batch_size, quiet=config.quiet, n_images=n_images)
+    numerics = numerics_key(engine.name, config.precision) if engine else None
     for split_name in ("train", "test"):
         keys[split_name] = cache_key(
             model=backbone.name, weights=backbone.weights_id, taps=[t.to_dict() for t in taps],
             preprocessing=preprocessing.to_dict(), data=splits.fingerprint(split_name), classes=splits.classes,
-            max_pixels=config.max_pixels)
+            max_pixels=config.max_pixels, **({"numerics": numerics} if numerics else {}))
         path = cache_path(keys[split_name])
         if config.use_cache and path.is_file():
             try:
@@ -134,13 +148,18 @@ def extract_features(config: EmbedConfig, splits: DataSplits, backbone: Backbone
         cached[split_name] = split_name in result
     missing = [name for name in ("train", "test") if name not in result]
     if missing:
+        engine = engine or open_engine(backbone, taps, preprocessing, backend=config.backend,
+                                       precision=config.precision, device=device, batch_size=config.batch_size,
+                                       quiet=config.quiet,
+                                       n_images=sum(len(getattr(splits, name)) for name in missing))
         extracted = extract_splits(backbone, taps, [getattr(splits, name) for name in missing], splits, preprocessing,
                                    batch_size=config.batch_size, workers=config.workers, device=device,
                                    strict=config.strict, max_pixels=config.max_pixels, progress=not config.quiet,
-                                   desc=" + ".join(missing) + " features")
+                                   desc=" + ".join(missing) + " features", engine=engine)
         for name, fs in zip(missing, extracted):
             fs.meta = {"model": backbone.name, "weights": backbone.weights_id, "preprocessing": preprocessing.to_dict(),
-                       "split": name, "dataset": splits.name, "cache_key": keys[name], "layers_spec": config.layers}
+                       "split": name, "dataset": splits.name, "cache_key": keys[name], "layers_spec": config.layers,
+                       "backend": engine.name, "precision": config.precision}
             if config.use_cache:
                 fs.save(cache_path(keys[name]))
             result[name] = fs

@@ -60,6 +60,7 @@ def write_features(folder: Path, result: EmbedResult) -> None:
         "model": result.model, "weights": result.train.meta.get("weights"), "layers": result.config.layers,
         "n_layers": result.n_layers, "dim": result.dim, "preprocessing": result.preprocessing.to_dict(),
         "dataset": splits.summary(), "classes": splits.classes, "n_train": result.n_train, "n_test": result.n_test,
+        "backend": result.train.meta.get("backend"), "precision": result.config.precision,
         "skipped": result.skipped, "ignored": splits.ignored, "cached": result.cached,
         "seconds": round(result.seconds, 3)})
 

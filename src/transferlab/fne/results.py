@@ -106,24 +106,22 @@ class FNERun(ClassifierRun):
     # -- prediction ---------------------------------------------------------------------------------
     def predict(self, images: list[str], top_k: int = 3, batch_size: int = 32) -> dict:
         """Top-k classes of image files by the probe's decision values (the shared prediction shape)."""
-        from transferlab.fne.extract import prepare_model
+        from transferlab.fne.backends import open_engine
         from transferlab.models.predict import SVM_DECISION, payload, read_batches, top_k as best
-        from transferlab.models.taps import TapRecorder
         from transferlab.runtime import pick_device
-        import torch
 
         backbone, taps, pre = self._network()
         device = pick_device(self.config.device)
-        model = prepare_model(backbone, device)
+        engine = open_engine(backbone, taps, pre, backend=self.config.backend, precision=self.config.precision,
+                             device=device, batch_size=batch_size, quiet=True, n_images=len(images))
         paths, tops, skipped = [], [], []
-        with TapRecorder(model, taps) as rec, torch.inference_mode():
+        with engine:
             for ok, batch, bad in read_batches(list(images), pre.transform("none", normalize=False),
                                                draft=pre.resize_size, batch_size=batch_size):
                 skipped += bad
                 if batch is None:
                     continue
-                model(pre.normalize_batch(batch.to(device)))
-                scores = self.probe.decision_function(rec.pop().cpu().numpy())
+                scores = self.probe.decision_function(engine(batch))
                 paths += ok
                 tops += best(scores, self.classes, top_k)
         return payload(self.model, paths, tops, skipped, SVM_DECISION,

@@ -1,0 +1,153 @@
+"""Extraction engines: one door, ``open_engine``, from a backbone and its taps to pooled features.
+
+``torch`` is the eager forward with hooks (the reference); ``onnxruntime`` and ``openvino`` run the
+tapped network exported once to ONNX with every tap pooled inside the graph (``export``).  ``auto``
+takes the fastest engine measured for the device (``benchmarks/bench_extract.py``; docs/fne.md) and
+falls back to torch, with a one-line notice naming the reason, when the export or the runtime fails.
+Every engine maps a uint8 (N, 3, H, W) batch to float32 (N, sum of tap channels) features.
+"""
+from __future__ import annotations
+
+import sys
+
+from transferlab.errors import BadInputError
+
+BACKENDS = ("auto", "torch", "onnxruntime", "openvino")
+PRECISIONS = ("fp32", "bf16")
+# fastest first, as measured by benchmarks/bench_extract.py on a 2-core AVX-512 CPU (docs/fne.md)
+CPU_PREFERENCE = {"fp32": ("openvino", "onnxruntime", "torch"), "bf16": ("openvino", "torch")}
+BF16_ENGINES = ("torch", "openvino")  # ONNX Runtime's CPU provider has no bf16 convolutions
+# auto exports only for jobs big enough to repay it: a one-off export + compile (~5-10 s) saves ~13 ms
+# an image at 224 px (eager 44 vs ~100 img/s), so below ~500 images of 224 px (fewer pixels: more images)
+# an un-cached export costs more than it saves and auto stays on torch
+AUTO_EXPORT_MIN_WORK = 500 * 224 * 224
+
+__all__ = ["BACKENDS", "PRECISIONS", "open_engine", "numerics_key", "check_precision", "bf16_support"]
+
+
+def numerics_key(engine_name: str, precision: str) -> str | None:
+    """What the feature cache key must add: nothing for fp32 (every engine matches torch within 1e-4),
+    the engine for bf16 (each rounds differently)."""
+    return None if precision == "fp32" else f"{precision}:{engine_name}"
+
+
+def bf16_support(device) -> str | None:
+    """None when ``device`` computes in bf16 natively, else why not (one phrase)."""
+    if device.type == "cuda":
+        import torch
+
+        return None if torch.cuda.is_bf16_supported() else f"{torch.cuda.get_device_name(device)} has no bf16"
+    if device.type != "cpu":
+        return f"bf16 extraction is not supported on {device.type}"
+    flags = _cpu_flags()
+    if flags is None:
+        import torch
+
+        ok = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)()
+        return None if ok else "this CPU has no native bf16 (avx512_bf16 or AMX)"
+    if {"avx512_bf16", "amx_bf16"} & flags:
+        return None
+    return "this CPU has no native bf16 instructions (avx512_bf16 or amx_bf16 in /proc/cpuinfo)"
+
+
+def _cpu_flags() -> set[str] | None:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        return None
+    return None
+
+
+def check_precision(precision: str, device) -> None:
+    """A one-line error when ``precision`` cannot run natively on ``device``."""
+    if precision == "bf16":
+        why = bf16_support(device)
+        if why:
+            raise BadInputError(f"precision (--precision) bf16: {why}; use --precision fp32")
+
+
+def open_engine(backbone, taps, preprocessing, *, backend: str = "auto", precision: str = "fp32", device=None,
+                batch_size: int = 32, quiet: bool = False, n_images: int | None = None):
+    """The engine that extracts ``taps`` (a context manager; call it on uint8 batches).
+
+    ``n_images``: how many images it will see; with ``auto``, a job too small to repay an export that is
+    not cached yet stays on torch.
+    """
+    from transferlab.fne.backends.engines import TorchEngine
+    from transferlab.runtime import pick_device
+
+    device = device or pick_device(None)
+    check_precision(precision, device)
+    if backend == "torch":
+        return TorchEngine(backbone, taps, preprocessing, device, precision)
+    if backend != "auto":
+        if device.type != "cpu":
+            raise BadInputError(f"backend (--backend) {backend} runs on the CPU here; use --backend torch or auto "
+                                f"on {device}")
+        if precision not in _precisions(backend):
+            raise BadInputError(f"backend (--backend) {backend} has no {precision}; use --backend "
+                                f"{' or '.join(e for e in BF16_ENGINES)} for bf16")
+        try:
+            return _runtime_engine(backend, backbone, taps, preprocessing, precision, batch_size)
+        except _Unavailable as exc:
+            raise BadInputError(f"backend (--backend) {backend}: {exc}") from None
+    if device.type != "cpu" or (n_images is not None and _too_small_to_export(backbone, taps, preprocessing, n_images)):
+        return TorchEngine(backbone, taps, preprocessing, device, precision)
+    reasons = []
+    for name in CPU_PREFERENCE[precision]:
+        if name == "torch":
+            break
+        try:
+            return _runtime_engine(name, backbone, taps, preprocessing, precision, batch_size)
+        except _Unavailable as exc:
+            reasons.append(f"{name}: {exc}")
+    if reasons and not quiet:
+        print(f"notice: --backend auto uses torch ({'; '.join(reasons)})", file=sys.stderr, flush=True)
+    return TorchEngine(backbone, taps, preprocessing, device, precision)
+
+
+def _too_small_to_export(backbone, taps, preprocessing, n_images: int) -> bool:
+    if n_images * preprocessing.input_size ** 2 >= AUTO_EXPORT_MIN_WORK:
+        return False
+    from transferlab.fne.backends.export import export_path
+
+    try:
+        return not export_path(backbone, taps, preprocessing).is_file()
+    except ImportError:
+        return True
+
+
+def _precisions(backend: str) -> tuple[str, ...]:
+    return PRECISIONS if backend in BF16_ENGINES else ("fp32",)
+
+
+class _Unavailable(Exception):
+    """An engine that cannot run here (runtime not installed, model does not export); the reason."""
+
+
+def _runtime_engine(name, backbone, taps, preprocessing, precision, batch_size):
+    from transferlab.fne.backends import engines
+    from transferlab.fne.backends.export import ExportError, exported_graph
+
+    cls = {"onnxruntime": engines.OnnxRuntimeEngine, "openvino": engines.OpenVinoEngine}[name]
+    try:
+        cls.check_installed()
+    except ImportError as exc:
+        raise _Unavailable(f"{cls.package} is not installed ({exc}); pip install {cls.package}") from None
+    try:
+        path = exported_graph(backbone, taps, preprocessing)
+    except ExportError as exc:
+        raise _Unavailable(str(exc)) from None
+    try:
+        return cls(path, taps, precision, batch_size, name=backbone.name)
+    except Exception as exc:  # a runtime that refuses the graph: say which and why, then fall back
+        raise _Unavailable(f"{cls.package} cannot load the exported {backbone.name}: "
+                           f"{type(exc).__name__}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else ""

@@ -1,0 +1,117 @@
+"""The engines behind ``open_engine``: torch eager with hooks, ONNX Runtime, OpenVINO.
+
+Each is a context manager called on uint8 (N, 3, H, W) CPU batches and returning float32 (N, D)
+numpy features.  The runtimes get as many threads as torch has, and do not spin while idle: the
+decoding workers run at idle priority and need the cycles between forward passes.
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+class TorchEngine:
+    """The reference: eager forward, channels_last, hooks pool the taps; bf16 through autocast."""
+
+    name = "torch"
+
+    def __init__(self, backbone, taps, preprocessing, device, precision: str = "fp32"):
+        from transferlab.fne.extract import prepare_model
+        from transferlab.models.taps import TapRecorder
+
+        self.device, self.precision, self.preprocessing = device, precision, preprocessing
+        self.model = prepare_model(backbone, device)
+        self.recorder = TapRecorder(self.model, taps)
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self):
+        self._stack.enter_context(self.recorder)
+        self._stack.enter_context(torch.inference_mode())
+        if self.precision == "bf16":
+            self._stack.enter_context(torch.autocast(self.device.type, dtype=torch.bfloat16))
+        return self
+
+    def __exit__(self, *exc):
+        self._stack.close()
+
+    def __call__(self, images: torch.Tensor) -> np.ndarray:
+        self.model(self.preprocessing.normalize_batch(images.to(self.device, non_blocking=True)))
+        return self.recorder.pop().float().cpu().numpy()
+
+
+class OnnxRuntimeEngine:
+    """The exported graph on ONNX Runtime's CPU provider (fp32)."""
+
+    name = package = "onnxruntime"
+
+    @staticmethod
+    def check_installed():
+        import onnxruntime  # noqa: F401
+
+    def __init__(self, path, taps, precision: str, batch_size: int, name: str = ""):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = torch.get_num_threads()
+        opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.precision = precision
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def __call__(self, images: torch.Tensor) -> np.ndarray:
+        return self.session.run(None, {"images": np.ascontiguousarray(images.numpy())})[0]
+
+
+class OpenVinoEngine:
+    """The exported graph on OpenVINO's CPU plugin, compiled for a fixed batch (a short last batch is
+    padded); fp32 is asked for explicitly, since OpenVINO defaults to bf16 on CPUs that have it."""
+
+    name = package = "openvino"
+
+    @staticmethod
+    def check_installed():
+        import openvino  # noqa: F401
+
+    def __init__(self, path, taps, precision: str, batch_size: int, name: str = ""):
+        import openvino as ov
+
+        core = ov.Core()
+        core.set_property({"CACHE_DIR": str(Path(path).parent / "openvino")})  # compiled blobs: ~2x faster open
+        model = core.read_model(str(path))
+        dims = model.input(0).get_partial_shape()
+        shape = [batch_size] + [dims[i].get_length() for i in (1, 2, 3)]
+        model.reshape(shape)
+        self.batch_size, self.precision = batch_size, precision
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": torch.get_num_threads(),
+                  "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
+        self.compiled = core.compile_model(model, "CPU", config)
+        self.request = self.compiled.create_infer_request()
+        self._pad = np.zeros(shape, dtype=np.uint8)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def __call__(self, images: torch.Tensor) -> np.ndarray:
+        x = images.numpy()
+        if len(x) > self.batch_size:
+            return np.concatenate([self(images[s:s + self.batch_size]) for s in range(0, len(x), self.batch_size)])
+        n = len(x)
+        if n != self.batch_size:
+            self._pad[:n] = x
+            self._pad[n:] = 0
+            x = self._pad
+        out = self.request.infer({0: np.ascontiguousarray(x)})[0]
+        return np.array(out[:n], dtype=np.float32)
