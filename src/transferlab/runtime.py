@@ -87,3 +87,18 @@ def gpu_count() -> int:
     import torch
 
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def bf16_supported(device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively: a CPU with AVX-512 BF16 or AMX (without them
+    PyTorch emulates bf16, slower than fp32), a CUDA device that supports it (Ampere and later)."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        cpu = getattr(torch, "cpu", None)
+        return any(bool(getattr(cpu, name, lambda: False)())
+                   for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return False

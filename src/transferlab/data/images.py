@@ -61,7 +61,8 @@ def open_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS, dr
             im.load()  # also closes the file of a single-frame image
         except (OSError, SyntaxError, ValueError) as exc:
             raise BadImage(path, f"truncated or corrupt image data ({exc})") from None
-        return to_rgb(ImageOps.exif_transpose(im))
+        ImageOps.exif_transpose(im, in_place=True)  # not a copy of every photo that needs no rotation
+        return to_rgb(im)
     except BaseException:
         im.close()
         raise

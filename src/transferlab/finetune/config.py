@@ -64,6 +64,13 @@ class FinetuneConfig(RunOptions, ModelOptions, DataOptions):
     amp: bool = option(True, "mixed precision on a GPU (bf16, else fp16 with loss scaling)", negate="--no-amp",
                        negate_help="full precision on a GPU too",
                        group="optimisation")
+    precision: Literal["fp32", "bf16"] = option(
+        "fp32", "bf16 = bfloat16 autocast for training and evaluation, on a CPU with AVX-512 BF16/AMX or a CUDA GPU "
+                "(changes results slightly); fp32 = full precision on a CPU, --amp decides on a GPU",
+        group="optimisation")
+    compile: bool = option(False, "torch.compile the training step (a one-off compile of a minute or more; "
+                                  "falls back to eager with a notice if compilation fails; rounding differs slightly "
+                                  "from eager, so it is part of the configuration)", group="optimisation")
     cache_frozen: bool = option(True, "cache the frozen prefix's outputs once (with frozen blocks and --augment none)",
                                 negate="--no-cache-frozen", negate_help="run the frozen blocks every epoch",
                                 group="caches")

@@ -13,16 +13,16 @@ from transferlab.finetune.schedule import autocast
 
 
 @torch.no_grad()
-def predict(forward: nn.Module, batches, prepare, device: torch.device, amp: bool):
+def predict(forward: nn.Module, batches, prepare, device: torch.device, dtype: torch.dtype | None = None):
     """(logits, labels, split indices, skipped) of ``batches`` (from ``collate_skipping``), on the CPU;
-    ``prepare(x)`` moves a batch to ``device`` ready for ``forward``."""
+    ``prepare(x)`` moves a batch to ``device`` ready for ``forward``; ``dtype``: autocast."""
     logits_all, labels_all, index_all, skipped = [], [], [], []
     for x, y, idx, bad in batches:
         skipped += [(int(i), r) for i, r in bad]
         if x is None:
             continue
         x = prepare(x)
-        with autocast(device, amp):
+        with autocast(device, dtype):
             out = forward(x)
         logits_all.append(out.float().cpu())
         labels_all.append(y)

@@ -97,6 +97,7 @@ class Trainer:
         (image headers only: a class whose files are all missing, empty or not images stops the run here)."""
         cfg = self.cfg
         self.device = rank_device(cfg.device, self.dist)
+        schedule.check_precision(cfg, self.device)
         self.data = data = splits if splits is not None else load_dataset(**cfg.dataset_options())
         self.classes = data.classes
         self.train_split, self.val_split, self.val_name = validation_split(cfg, data, self.warnings)
@@ -143,7 +144,9 @@ class Trainer:
         self.split_model, self.cache_note = plan_cache(cfg, p, self.size, self.device, n_images, self.warnings)
         self.log(f"frozen-prefix cache {self.cache_note}")
         self.inputs = inputs = Inputs(cfg, self.pre, data.loader(), self.device, d)
-        inputs.setup_training(self.train_split, self.val_split, self.split_model, self.warnings)
+        self.amp_dtype = schedule.amp_dtype(cfg, self.device)
+        with schedule.autocast(self.device, self.amp_dtype):  # the frozen prefix is cached as training runs it
+            inputs.setup_training(self.train_split, self.val_split, self.split_model, self.warnings)
         self.caches = inputs.caches
         if self.caches:
             tr, va = self.caches["train"], self.caches["val"]
@@ -159,13 +162,27 @@ class Trainer:
         self.optimizer = schedule.make_optimizer(cfg, p)
         self.scheduler = schedule.make_schedule(cfg, self.optimizer, steps_per_epoch)
         self.criterion = schedule.make_criterion(cfg)
-        self.use_amp = schedule.use_amp(cfg, self.device)
-        self.scaler = schedule.make_scaler(self.use_amp)
+        self.scaler = schedule.make_scaler(self.amp_dtype)
         if d.active:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             self.net = DDP(self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.compiled = None
+        if cfg.compile:
+            from transferlab.finetune.compiled import CompiledStep
+
+            self.compiled = CompiledStep(self.net, notify=self._notice)
         return self
+
+    def _notice(self, msg: str) -> None:
+        """A one-line notice on stderr (even with --quiet: something did not work as asked), kept in the results."""
+        self.warnings.append(msg.removeprefix("notice: "))
+        if self.dist.main:
+            print(msg, file=sys.stderr, flush=True)
+
+    @property
+    def precision_note(self) -> str:
+        return "fp32" if self.amp_dtype is None else str(self.amp_dtype).removeprefix("torch.") + " autocast"
 
     def resume(self) -> None:
         """Continue from ``last.pt``: weights, optimiser, schedule, scaler, RNG and run state.  A larger
@@ -200,10 +217,13 @@ class Trainer:
         elif d.main:
             tio.write_text(self.out / "config.yaml", cfg.to_yaml())
         d.barrier()
+        first_epoch = state.epoch + 1
         while state.epoch < cfg.epochs:
             epoch = state.epoch + 1
             t0 = time.perf_counter()
             sums, train_seconds = self.train_epoch(epoch)
+            if self.compiled is not None and not self.compiled.failed and epoch == first_epoch:
+                self.log(f"torch.compile: {self.compiled.note()}")
             if epoch == 1 and not self.caches:  # every training image has now been decoded once
                 self._check_splits(sorted(self.skipped_train.items()))
             val_loss, val_acc, _ = self.evaluate(self.net.module if d.active else self.net, self.caches.get("val"),
@@ -252,20 +272,11 @@ class Trainer:
             y = y.to(device, non_blocking=True)
             sync = contextlib.nullcontext() if (last_micro or not d.active) else net.no_sync()
             with sync:
-                if len(y):
-                    with schedule.autocast(device, self.use_amp):
-                        logits = net(x)
-                        loss = self.criterion(logits.float(), y)
-                    finite = bool(torch.isfinite(loss.detach()))
-                else:  # every image of this batch was unreadable
-                    loss, logits, finite = None, None, True
-                if d.active:
-                    finite = d.sum([0.0 if finite else 1.0], device)[0] == 0
-                if not finite:
-                    raise NonFiniteLoss(self._nan_message(epoch, step))
+                def forward_backward(module, x=x, y=y, step=step):
+                    return self._forward_backward(module, x, y, epoch, step)
+
+                loss, logits = self.compiled.run(forward_backward) if self.compiled else forward_backward(net)
                 if loss is not None:
-                    scaled = loss / cfg.accumulate
-                    (self.scaler.scale(scaled) if self.scaler else scaled).backward()
                     sums[0] += float(loss.detach()) * len(y)
                     sums[1] += float((logits.argmax(1) == y).sum())
                     sums[2] += len(y)
@@ -276,6 +287,25 @@ class Trainer:
         if sums[2] == 0:
             raise DataError("no readable training image in this epoch")
         return sums, seconds
+
+    def _forward_backward(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor, epoch: int, step: int):
+        """Forward, loss and backward of one batch (scaled for accumulation): (loss, logits), (None, None) for a
+        batch whose images were all unreadable; NonFiniteLoss when the loss of any rank is not finite."""
+        if len(y):
+            with schedule.autocast(self.device, self.amp_dtype):
+                logits = net(x)
+                loss = self.criterion(logits.float(), y)
+            finite = bool(torch.isfinite(loss.detach()))
+        else:
+            loss, logits, finite = None, None, True
+        if self.dist.active:
+            finite = self.dist.sum([0.0 if finite else 1.0], self.device)[0] == 0
+        if not finite:
+            raise NonFiniteLoss(self._nan_message(epoch, step))
+        if loss is not None:
+            scaled = loss / self.cfg.accumulate
+            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+        return loss, logits
 
     def _step(self) -> None:
         if self.scaler:
@@ -294,7 +324,7 @@ class Trainer:
         else the full model on images."""
         set_train_mode(self.model, self.prepared.frozen_modules, False)
         batches, prepare, skipped = self.inputs.eval_batches(split, cache, shard)
-        logits, labels, index, bad = predict(forward, batches, prepare, self.device, self.use_amp)
+        logits, labels, index, bad = predict(forward, batches, prepare, self.device, self.amp_dtype)
         loss, acc = loss_accuracy(logits, labels, self.dist if shard else Dist(), self.device, len(split))
         return loss, acc, (logits, labels, index, sorted(skipped + bad))
 
@@ -329,7 +359,8 @@ class Trainer:
             "best_val_accuracy": state.best_acc, "epochs_run": state.epoch, "stopped_early": self.stopped_early,
             "seconds": time.perf_counter() - self.start_time, "blocks": len(p.blocks), "transfer": p.transfer,
             "freeze": p.freeze, "frozen_prefix_cache": self.cache_note, "image_cache": self.inputs.image_cache_note,
-            "training_loader": self.inputs.loader_note,
+            "training_loader": self.inputs.loader_note, "precision": self.precision_note,
+            "compile": self.compiled.note() if self.compiled else "off",
             "image_size": self.size,
             "world_size": self.dist.world, "device": str(self.device), "warnings": self.warnings,
             "skipped_train": [{"path": self.train_split.paths[i], "reason": r}

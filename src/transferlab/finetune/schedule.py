@@ -50,19 +50,34 @@ def make_criterion(cfg) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     return nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
 
-def use_amp(cfg, device: torch.device) -> bool:
-    """Mixed precision is only ever used on a GPU."""
-    return cfg.amp and device.type == "cuda"
+def check_precision(cfg, device: torch.device) -> None:
+    """``--precision bf16`` on a device without native bfloat16 is an error (one line, exit 2)."""
+    from transferlab.errors import BadInputError
+    from transferlab.runtime import bf16_supported
+
+    if cfg.precision == "bf16" and not bf16_supported(device):
+        where = ("this CPU has neither AVX-512 BF16 nor AMX" if device.type == "cpu" else
+                 f"{device} does not support bfloat16")
+        raise BadInputError(f"precision (--precision) bf16: {where}; use --precision fp32")
 
 
-def make_scaler(amp: bool):
-    """A gradient scaler for float16 autocast (None without AMP; disabled where bfloat16 is used)."""
-    return torch.amp.GradScaler("cuda", enabled=amp and not torch.cuda.is_bf16_supported()) if amp else None
+def amp_dtype(cfg, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of training and evaluation: bfloat16 with ``--precision bf16`` (CPU or GPU);
+    with fp32, mixed precision on a GPU only (``--amp``: bf16, else fp16 with loss scaling); else None."""
+    if cfg.precision == "bf16":
+        return torch.bfloat16
+    if cfg.amp and device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return None
 
 
-def autocast(device: torch.device, enabled: bool):
-    """bfloat16 (else float16) autocast on CUDA; a no-op elsewhere."""
-    if enabled and device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    return contextlib.nullcontext()
+def make_scaler(dtype: torch.dtype | None):
+    """A gradient scaler for float16 autocast (None otherwise: bfloat16 has fp32's range)."""
+    return torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """Autocast to ``dtype`` on ``device``; a no-op for None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
