@@ -25,7 +25,7 @@ batches an epoch the figure is dominated by per-epoch fixed costs (the first bat
 workers, new kernel shapes for the partial last batch) rather than the rate training sustains.
 
     python benchmarks/bench_finetune.py --json [--image-size 128] [--batch-size 32] [--epochs 8]
-    python benchmarks/bench_finetune.py --json --sections speedups [--rounds 3] [--compile-bf16]
+    python benchmarks/bench_finetune.py --json --sections speedups [--rounds 3] [--variants bf16,compile]
 """
 from __future__ import annotations
 
@@ -87,21 +87,22 @@ class PureThroughput:
         return ips
 
 
-VARIANTS = {"eager_fp32": {}, "bf16": {"precision": "bf16"}, "compile": {"compile": True},
+# amp off: on a GPU the fp32 variants are then really fp32 (--amp would autocast them); no effect on a CPU
+VARIANTS = {"eager_fp32": {"amp": False}, "bf16": {"precision": "bf16"}, "compile": {"compile": True, "amp": False},
             "compile_bf16": {"compile": True, "precision": "bf16"}}
 
 
-def speedups(base: dict, tmp: Path, rounds: int, size: int, with_compile_bf16: bool, log) -> dict:
+def speedups(base: dict, tmp: Path, rounds: int, size: int, variants: list[str], log) -> dict:
     """Training images/s of each variant, side by side in rotating rounds (see the module docstring)."""
     from transferlab.finetune import FinetuneConfig
     from transferlab.finetune.distributed import dist_setup
     from transferlab.finetune.loop import Trainer
     from transferlab.runtime import bf16_supported
 
-    names = [n for n in VARIANTS if (bf16_supported("cpu") or "bf16" not in n)
-             and (with_compile_bf16 or n != "compile_bf16")]
+    device = base.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+    names = [n for n in VARIANTS if n in variants and (bf16_supported(device) or "bf16" not in n)]
     result: dict = {"image_size": size, "rounds": rounds, "variants": names,
-                    "bf16_supported": bf16_supported("cpu")}
+                    "bf16_supported": bf16_supported(device)}
     for mode, kw in (("full_finetune", dict(freeze="0", augment="light")),
                      ("head_only_augmented", dict(freeze="all", augment="light"))):
         trainers, warm = {}, {}
@@ -158,7 +159,9 @@ def main() -> int:
                          "compile_speedup) (default %(default)s)")
     ap.add_argument("--speedup-size", type=int, default=224, help="image size of the speedups section (default %(default)s)")
     ap.add_argument("--rounds", type=int, default=3, help="measured rounds of the speedups section (default %(default)s)")
-    ap.add_argument("--compile-bf16", action="store_true", help="speedups: also --compile with --precision bf16")
+    ap.add_argument("--variants", default="bf16,compile",
+                    help="speedups: variants measured against eager fp32, among bf16, compile, compile_bf16 "
+                         "(default %(default)s)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args()
 
@@ -223,7 +226,8 @@ def main() -> int:
             out["cache_speedup"] = round(epoch["uncached"] / epoch["cached"], 2)
         if "speedups" in sections:
             os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(tmp / "inductor"))  # a cold compile
-            sp = speedups(base, tmp, args.rounds, args.speedup_size, args.compile_bf16, log)
+            variants = ["eager_fp32"] + [v.strip() for v in args.variants.split(",") if v.strip() in VARIANTS]
+            sp = speedups(base, tmp, args.rounds, args.speedup_size, variants, log)
             out["speedups"] = sp
             for key, name in (("bf16_speedup",) * 2, ("compile_speedup",) * 2, ("compile_bf16_speedup",) * 2,
                               ("compile_seconds", "compile_compile_seconds")):
