@@ -241,3 +241,22 @@ def test_config_files_and_spellings_map_onto_the_same_fields(tmp_path):
     with pytest.raises(BadInputError, match="C \\(--C\\) must be a number > 0, got -1"):
         cfg.C = -1  # assignments are validated too
     json.dumps(cfg.to_dict())
+
+
+def test_a_reader_that_goes_away_stops_the_command_quietly(monkeypatch, capsys):
+    """`transferlab models | head`: a closed pipe is not reported as an internal error."""
+    from transferlab.cli import main
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+        def fileno(self):
+            raise ValueError("no file")  # a pseudo-stream: nothing to point at /dev/null
+
+    monkeypatch.setattr("sys.stdout", ClosedPipe())
+    assert main(["models"]) == 141
+    assert "internal error" not in capsys.readouterr().err
