@@ -60,11 +60,11 @@ def test_bf16_trains_differently_and_resumes_like_an_uninterrupted_run(tiny, tmp
 
 
 def test_bf16_where_unsupported_is_one_line_exit_2(tiny, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(runtime, "bf16_supported", lambda device: False)
+    monkeypatch.setattr(runtime, "bf16_support", lambda device: "this CPU has no native bf16 instructions")
     rc = main(["finetune", "--data", str(tiny), "--out", str(tmp_path / "run"), "--precision", "bf16",
                "--image-size", "48", "--epochs", "1", "--device", "cpu", "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and len(err) == 1 and "--precision" in err[0] and "bf16" in err[0], err
+    assert rc == 2 and len(err) == 1 and "--precision" in err[0] and "no native bf16" in err[0], err
     assert main(["finetune", "--data", str(tiny), "--precision", "fp16"]) == 2
     assert "--precision" in capsys.readouterr().err
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from transferlab.fne.backends import bf16_support, open_engine
+from transferlab.fne.backends import open_engine
+from transferlab.runtime import bf16_support
 from transferlab.fne.pipeline import embed
 
 TOLERANCE = 1e-4
@@ -89,9 +90,9 @@ def test_bf16_is_refused_where_the_cpu_lacks_it(monkeypatch):
     import torch
 
     from transferlab.errors import BadInputError
-    from transferlab.fne import backends
+    from transferlab import runtime
 
-    monkeypatch.setattr(backends, "_cpu_flags", lambda: {"avx2", "fma"})
+    monkeypatch.setattr(runtime, "bf16_support", lambda device: "this CPU has no native bf16 instructions")
     with pytest.raises(BadInputError, match="no native bf16"):
         open_engine(None, [], None, backend="torch", precision="bf16", device=torch.device("cpu"))
 

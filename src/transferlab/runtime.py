@@ -89,16 +89,39 @@ def gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def bf16_supported(device) -> bool:
-    """Whether ``device`` computes in bfloat16 natively: a CPU with AVX-512 BF16 or AMX (without them
-    PyTorch emulates bf16, slower than fp32), a CUDA device that supports it (Ampere and later)."""
+def bf16_support(device) -> str | None:
+    """None when ``device`` computes in bfloat16 natively, else why not (one phrase). Without AVX-512
+    BF16 or AMX PyTorch emulates bf16 on a CPU, slower than fp32; CUDA needs Ampere or later."""
     import torch
 
     device = torch.device(device)
     if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        cpu = getattr(torch, "cpu", None)
-        return any(bool(getattr(cpu, name, lambda: False)())
-                   for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
-    return False
+        if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return None
+        return f"{device} does not support bfloat16"
+    if device.type != "cpu":
+        return f"bfloat16 is not supported on {device.type}"
+    cpu = getattr(torch, "cpu", None)
+    if any(bool(getattr(cpu, name, lambda: False)()) for name in ("_is_avx512_bf16_supported",
+                                                                   "_is_amx_tile_supported")):
+        return None
+    if {"avx512_bf16", "amx_bf16"} & cpu_flags():
+        return None
+    return "this CPU has no native bf16 instructions (neither AVX-512 BF16 nor AMX)"
+
+
+def bf16_supported(device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively (see ``bf16_support``)."""
+    return bf16_support(device) is None
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()

@@ -53,11 +53,10 @@ def make_criterion(cfg) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
 def check_precision(cfg, device: torch.device) -> None:
     """``--precision bf16`` on a device without native bfloat16 is an error (one line, exit 2)."""
     from transferlab.errors import BadInputError
-    from transferlab.runtime import bf16_supported
+    from transferlab import runtime
 
-    if cfg.precision == "bf16" and not bf16_supported(device):
-        where = ("this CPU has neither AVX-512 BF16 nor AMX" if device.type == "cpu" else
-                 f"{device} does not support bfloat16")
+    where = runtime.bf16_support(device) if cfg.precision == "bf16" else None
+    if where:
         raise BadInputError(f"precision (--precision) bf16: {where}; use --precision fp32")
 
 

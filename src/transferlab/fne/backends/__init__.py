@@ -22,7 +22,7 @@ BF16_ENGINES = ("torch", "openvino")  # ONNX Runtime's CPU provider has no bf16 
 # an un-cached export costs more than it saves and auto stays on torch
 AUTO_EXPORT_MIN_WORK = 500 * 224 * 224
 
-__all__ = ["BACKENDS", "PRECISIONS", "open_engine", "numerics_key", "check_precision", "bf16_support"]
+__all__ = ["BACKENDS", "PRECISIONS", "open_engine", "numerics_key", "check_precision"]
 
 
 def numerics_key(engine_name: str, precision: str) -> str | None:
@@ -31,39 +31,11 @@ def numerics_key(engine_name: str, precision: str) -> str | None:
     return None if precision == "fp32" else f"{precision}:{engine_name}"
 
 
-def bf16_support(device) -> str | None:
-    """None when ``device`` computes in bf16 natively, else why not (one phrase)."""
-    if device.type == "cuda":
-        import torch
-
-        return None if torch.cuda.is_bf16_supported() else f"{torch.cuda.get_device_name(device)} has no bf16"
-    if device.type != "cpu":
-        return f"bf16 extraction is not supported on {device.type}"
-    flags = _cpu_flags()
-    if flags is None:
-        import torch
-
-        ok = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)()
-        return None if ok else "this CPU has no native bf16 (avx512_bf16 or AMX)"
-    if {"avx512_bf16", "amx_bf16"} & flags:
-        return None
-    return "this CPU has no native bf16 instructions (avx512_bf16 or amx_bf16 in /proc/cpuinfo)"
-
-
-def _cpu_flags() -> set[str] | None:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        return None
-    return None
-
-
 def check_precision(precision: str, device) -> None:
     """A one-line error when ``precision`` cannot run natively on ``device``."""
     if precision == "bf16":
+        from transferlab.runtime import bf16_support
+
         why = bf16_support(device)
         if why:
             raise BadInputError(f"precision (--precision) bf16: {why}; use --precision fp32")
