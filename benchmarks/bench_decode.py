@@ -156,7 +156,7 @@ def pipeline(paths: list[str], pre, workers: int, rounds: int, batch_size: int) 
 
 def feature_diff(paths: list[str], backbone, pre, loader, reference) -> dict | None:
     """Max |features(loader) - features(reference)| over ``paths`` (``--model``, ``--layers all``)."""
-    from transferlab.fne.extract import prepare_model
+    from transferlab.fne.backends.engines import prepare_model
     from transferlab.models.taps import TapRecorder, resolve_layers
 
     if not paths:

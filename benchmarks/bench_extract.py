@@ -33,7 +33,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "hymenoptera"
 def forward_ips(backbone, batch_size: int, size: int, batches: int) -> float:
     import torch
 
-    from transferlab.fne.extract import prepare_model
+    from transferlab.fne.backends.engines import prepare_model
 
     model = prepare_model(backbone, torch.device("cpu"))
     x = torch.randn(batch_size, 3, size, size).contiguous(memory_format=torch.channels_last)

@@ -26,14 +26,6 @@ from transferlab.models.taps import Tap, resolve_layers
 from transferlab.runtime import default_workers, pick_device
 
 
-def prepare_model(backbone: Backbone, device: torch.device) -> torch.nn.Module:
-    """Eval mode on ``device``; channels_last for convnets (faster oneDNN / cuDNN kernels)."""
-    model = backbone.model.eval().to(device)
-    if any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
-        model = model.to(memory_format=torch.channels_last)
-    return model
-
-
 def extract_split(backbone: Backbone, taps: list[Tap], split: Split, splits: DataSplits, preprocessing: Preprocessing,
                   *, batch_size: int = 32, workers: int | None = None, device: torch.device | None = None,
                   strict: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = True,

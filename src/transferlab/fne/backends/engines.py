@@ -13,13 +13,20 @@ import numpy as np
 import torch
 
 
+def prepare_model(backbone, device: torch.device) -> torch.nn.Module:
+    """Eval mode on ``device``; channels_last for convnets (faster oneDNN / cuDNN kernels)."""
+    model = backbone.model.eval().to(device)
+    if any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
 class TorchEngine:
     """The reference: eager forward, channels_last, hooks pool the taps; bf16 through autocast."""
 
     name = "torch"
 
     def __init__(self, backbone, taps, preprocessing, device, precision: str = "fp32"):
-        from transferlab.fne.extract import prepare_model
         from transferlab.models.taps import TapRecorder
 
         self.device, self.precision, self.preprocessing = device, precision, preprocessing
