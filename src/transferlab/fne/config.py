@@ -67,7 +67,13 @@ class ProbeOptions(Config):
 
     post: Literal["fne", "std", "l2", "none"] = option(
         "fne", "post-processing: fne (standardise + discretise), std, l2 or none", group="probe")
-    C: float = option(1.0, "LinearSVC regularisation C", gt=0, group="probe", flag="--C")
+    C: float = option(1.0, "regularisation C of the linear SVM (LinearSVC's objective)", gt=0, group="probe",
+                      flag="--C")
+    solver: Literal["auto", "newton", "liblinear"] = option(
+        "auto", "how the SVM is solved: newton (every class at once by Newton's method in torch; the same "
+                "problem as LinearSVC, many times faster with many classes), liblinear (scikit-learn's LinearSVC "
+                "with its defaults: the lab's and the FNE paper's reference), auto (newton up to 8192 training "
+                "images, else liblinear)", group="probe")
     thresholds: tuple[float, float] = option(FNE_THRESHOLDS, "FNE discretisation thresholds", nargs=2,
                                              metavar=("LOW", "HIGH"), group="probe")
     max_iter: int = option(5000, "LinearSVC max_iter", ge=1, group="probe")

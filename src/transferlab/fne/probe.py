@@ -14,6 +14,7 @@ import numpy as np
 
 from transferlab import io as tio
 from transferlab.errors import DataError
+from transferlab.fne.solver import LinearProbe
 from transferlab.fne.store import FeatureSet
 from transferlab.fne.transforms import Discretize, Standardize, make_probe
 from transferlab.evaluation import evaluation_report
@@ -22,7 +23,8 @@ from transferlab.evaluation import evaluation_report
 def fit_predict(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, config):
     """Fit the pipeline on train, predict test; convergence warnings are counted, not printed."""
     low, high = config.thresholds
-    pipe = make_probe(config.post, config.C, low, high, config.max_iter, config.seed)
+    pipe = make_probe(config.post, config.C, low, high, config.max_iter, config.seed,
+                      solver=getattr(config, "solver", "liblinear"), n_train=len(y_train))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         pipe.fit(train, y_train)
@@ -43,7 +45,8 @@ def run_probe(train: FeatureSet, test: FeatureSet, out_dir: str | Path, config, 
     scores = pipe.decision_function(test.features)
     top = scores.max(axis=1) if scores.ndim == 2 else np.abs(scores)
     seconds = time.perf_counter() - start
-    extra = {"post": config.post, "C": config.C, "dim": train.dim, "n_layers": len(train.layers),
+    solver = "newton" if isinstance(pipe.steps[-1][1], LinearProbe) else "liblinear"
+    extra = {"post": config.post, "C": config.C, "solver": solver, "dim": train.dim, "n_layers": len(train.layers),
              "layers": train.layer_names(), "svm_converged": converged, "fit_seconds": round(seconds, 3),
              **(extra or {})}
     if config.post == "fne":
@@ -69,7 +72,7 @@ def save_probe(pipe, path: str | Path) -> Path:
 
 
 # the only types a saved probe may hold besides scikit-learn's own
-_OWN_TYPES = {f"{c.__module__}.{c.__qualname__}" for c in (Standardize, Discretize)}
+_OWN_TYPES = {f"{c.__module__}.{c.__qualname__}" for c in (Standardize, Discretize, LinearProbe)}
 
 
 def load_probe(path: str | Path):

@@ -60,8 +60,10 @@ class Discretize(TransformerMixin, BaseEstimator):
 
 
 def make_probe(post: str = "fne", C: float = 1.0, low: float = FNE_THRESHOLDS[0], high: float = FNE_THRESHOLDS[1],
-               max_iter: int = 5000, seed: int = 0) -> Pipeline:
-    """The post-processing + LinearSVC pipeline: ``fne`` (standardise + discretise), ``std``, ``l2`` or ``none``."""
+               max_iter: int = 5000, seed: int = 0, solver: str = "liblinear", n_train: int | None = None) -> Pipeline:
+    """The post-processing + linear SVM pipeline: ``fne`` (standardise + discretise), ``std``, ``l2`` or
+    ``none``, then ``LinearSVC`` (``solver="liblinear"``) or ``LinearProbe`` (``"newton"``; ``"auto"``:
+    newton up to ``DUAL_MAX_SAMPLES`` training images)."""
     steps = {
         "fne": [("standardize", Standardize()), ("discretize", Discretize(low, high))],
         "std": [("standardize", Standardize())],
@@ -72,4 +74,11 @@ def make_probe(post: str = "fne", C: float = 1.0, low: float = FNE_THRESHOLDS[0]
         raise BadInputError(f"unknown post-processing {post!r}; choose one of {', '.join(POSTS)}")
     if C <= 0:
         raise BadInputError(f"--C must be positive, got {C}")
-    return Pipeline(steps[post] + [("svm", LinearSVC(C=C, max_iter=max_iter, random_state=seed))])
+    from transferlab.fne.solver import DUAL_MAX_SAMPLES, LinearProbe
+
+    if solver not in ("auto", "newton", "liblinear"):
+        raise BadInputError(f"unknown solver {solver!r}; choose auto, newton or liblinear")
+    if solver == "auto":
+        solver = "newton" if n_train is None or n_train <= DUAL_MAX_SAMPLES else "liblinear"
+    svm = LinearProbe(C=C) if solver == "newton" else LinearSVC(C=C, max_iter=max_iter, random_state=seed)
+    return Pipeline(steps[post] + [("svm", svm)])
