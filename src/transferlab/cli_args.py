@@ -26,10 +26,13 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def choices_of(cls: type[Config], name: str) -> tuple | None:
+    """The values of a Literal field (or Literal | None); None when other values are allowed too."""
     ann = cls.model_fields[name].annotation
-    for arg in (ann, *typing.get_args(ann)):
-        if typing.get_origin(arg) is Literal:
-            return typing.get_args(arg)
+    if typing.get_origin(ann) is Literal:
+        return typing.get_args(ann)
+    args = [a for a in typing.get_args(ann) if a is not type(None)]
+    if len(args) == 1 and typing.get_origin(args[0]) is Literal:
+        return typing.get_args(args[0])
     return None
 
 

@@ -248,7 +248,8 @@ def describe(cls: type[Config], name: str) -> str:
         words += f" {'>=' if lo[0] == 'ge' else '>'} {lo[1]}"
     elif hi:
         words += f" {'<=' if hi[0] == 'le' else '<'} {hi[1]}"
-    return words
+    named = [v for a in args[1:] if typing.get_origin(a) is Literal for v in typing.get_args(a)]
+    return words + (" or " + ", ".join(map(str, named)) if named else "")
 
 
 def _shown(value: Any) -> str:

@@ -52,12 +52,31 @@ def report(metrics: dict, as_json: bool, header: list[str]) -> None:
         print(line)
     for w in metrics.get("warnings", []):
         print(f"warning: {w}")
+    if "cv" in metrics:
+        cv = metrics["cv"]
+        chosen = cv["chosen"]
+        print(f"cross-validation ({cv['folds']} folds of train, {cv['seconds']:.1f} s): chose layers "
+              f"{chosen['layers']}, C={chosen['C']:g} (CV accuracy {chosen['accuracy']:.4f})")
+        for line in cv_table(cv):
+            print(line)
+        print(f"plot: {metrics['files']['cv_plot']}")
     if "compare" in metrics:
         print("per-layer accuracy (layer, dim, accuracy):")
         for line in compare_table(metrics["compare"]):
             print(line)
         print(f"table: {metrics['files']['compare']}   plot: {metrics['files']['compare_plot']}")
     print(f"report: {metrics['files']['metrics']}   confusion matrix: {metrics['files']['confusion']}")
+
+
+def cv_table(cv: dict) -> list[str]:
+    """Mean CV accuracy, one row per tap set, one column per C."""
+    Cs = cv["C_grid"]
+    cell = {(r["layers"], r["C"]): r["accuracy"] for r in cv["table"]}
+    width = max(len(n) for n in cv["candidates"])
+    lines = ["  " + " " * width + "".join(f"  C={C:<6g}" for C in Cs)]
+    for name in cv["candidates"]:
+        lines.append(f"  {name:<{width}}" + "".join(f"  {cell[(name, C)]:<8.4f}" for C in Cs))
+    return lines
 
 
 def run_embed(args) -> int:
@@ -101,6 +120,7 @@ def run_fne(args) -> int:
     result = fne(config=config)
     m = result.metrics
     splits = result.features.splits
-    report(m, args.json, [splits.summary(), f"{m['model']}: {m['n_layers']} layers ({config.layers}), {m['dim']} "
-                                            f"features, post={config.post}", f"run folder: {Path(result.run_dir)}"])
+    layers = f"auto: {m['layers_chosen']}" if m.get("layers_chosen") else config.layers
+    report(m, args.json, [splits.summary(), f"{m['model']}: {m['n_layers']} layers ({layers}), {m['dim']} features, "
+                                            f"post={config.post}", f"run folder: {Path(result.run_dir)}"])
     return 0

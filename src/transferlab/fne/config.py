@@ -31,8 +31,10 @@ class RunOptions(Config):
 class ExtractOptions(Config):
     """Which layers are tapped and how the images are batched."""
 
-    layers: str = option("all", "all (every conv/FC activation: the full-network embedding), stages, last "
-                                "(pre-logits), a comma list of module names (NAME@K for the K-th call) or re:PATTERN",
+    layers: str = option("all", "all (every conv/FC activation: the full-network embedding), late (those of the "
+                                "last third of the blocks), stages, last (pre-logits), auto (fne: the best of "
+                                "all/late/stages/last by cross-validation on train), a comma list of module names "
+                                "(NAME@K for the K-th call) or re:PATTERN",
                          group="extraction", metavar="SPEC")
     batch_size: int = option(32, "images per forward pass", ge=1, group="extraction")
     backend: Literal["auto", "torch", "onnxruntime", "openvino"] = option(
@@ -67,8 +69,12 @@ class ProbeOptions(Config):
 
     post: Literal["fne", "std", "l2", "none"] = option(
         "fne", "post-processing: fne (standardise + discretise), std, l2 or none", group="probe")
-    C: float = option(1.0, "regularisation C of the linear SVM (LinearSVC's objective)", gt=0, group="probe",
-                      flag="--C")
+    C: float | Literal["auto"] = option(
+        1.0, "regularisation C of the linear SVM (LinearSVC's objective), or auto: chosen by stratified k-fold "
+             "cross-validation on the training split over 1e-4 ... 1e2 (cv.png, metrics.json)", group="probe",
+        flag="--C", metavar="C|auto")
+    cv_folds: int = option(5, "folds of the cross-validation behind --C auto and --layers auto (fewer when a "
+                              "class has fewer training images)", ge=2, group="probe")
     solver: Literal["auto", "newton", "liblinear"] = option(
         "auto", "how the SVM is solved: newton (every class at once by Newton's method in torch; the same "
                 "problem as LinearSVC, many times faster with many classes), liblinear (scikit-learn's LinearSVC "
@@ -80,6 +86,12 @@ class ProbeOptions(Config):
     compare: bool = option(False, "also probe every tapped layer alone: table + bar plot (compare.csv, compare.png)",
                            group="probe")
     seed: int = option(0, "random seed", ge=0, group="dataset")
+
+    @model_validator(mode="after")
+    def _C_positive(self):
+        if self.C != "auto" and not self.C > 0:
+            raise ValueError(f"C (--C) must be a positive number or auto, got {self.C}")
+        return self
 
     @model_validator(mode="after")
     def _thresholds_ordered(self):

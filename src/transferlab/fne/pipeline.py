@@ -43,6 +43,13 @@ def prepare(config, splits=None, backbone=None):
     return splits, backbone, taps
 
 
+def tap_family(config, backbone) -> dict:
+    """``--layers auto``: the tap sets it chooses among (``transferlab.models.taps.FAMILY``)."""
+    from transferlab.models.taps import family
+
+    return family(backbone, backbone.preprocessing.with_size(config.image_size).input_size)
+
+
 def write_features(folder: Path, result: EmbedResult) -> None:
     """``features-train.npz``, ``features-test.npz`` (hard links to the cache when possible) and ``embed.json``."""
     from transferlab.fne.store import cache_path, link_or_copy
@@ -125,7 +132,9 @@ def fne(data=None, config: FNEConfig | None = None, *, backbone=None, features: 
         extra = {"model": result.model, "dataset": splits.name, "layers_spec": config.layers,
                  "extract_seconds": round(result.seconds, 2), "cached": result.cached, "run": str(run.path),
                  "ignored": splits.ignored, "warnings": warnings}
-        metrics, probe = run_probe(result.train, result.test, run.path, config, extra, progress=not config.quiet)
+        candidates = tap_family(config, backbone or result.backbone) if config.layers.strip() == "auto" else None
+        metrics, probe = run_probe(result.train, result.test, run.path, config, extra, progress=not config.quiet,
+                                   candidates=candidates)
         save_probe(probe, run.path / PROBE_FILE)
         metrics["files"]["probe"] = str(run.path / PROBE_FILE)
         tio.write_json(run.path / "metrics.json", metrics)

@@ -1,7 +1,7 @@
 """Train the probe on train features, evaluate on test, write the report; per-layer comparison.
 
 ``config`` is any config with the probe options (``transferlab.fne.config.ProbeOptions``: post, C,
-thresholds, max_iter, compare, seed).  The fitted probe is saved with skops (a safe format, no
+solver, thresholds, max_iter, compare, cv_folds, seed).  The fitted probe is saved with skops (a safe format, no
 pickle) so that a finished run can predict new images.
 """
 from __future__ import annotations
@@ -33,14 +33,26 @@ def fit_predict(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, config
 
 
 def run_probe(train: FeatureSet, test: FeatureSet, out_dir: str | Path, config, extra: dict | None = None,
-              progress: bool = True):
+              progress: bool = True, candidates: dict | None = None):
     """The linear-SVM probe on ``train`` -> ``test``; writes metrics.json, predictions.csv, confusion.png
-    (and compare.csv/.png with ``config.compare``) into ``out_dir``; returns (metrics, fitted probe)."""
+    (cv.png with ``C="auto"`` or ``candidates``; compare.csv/.png with ``config.compare``) into ``out_dir``;
+    returns (metrics, fitted probe).  ``candidates`` (name -> taps): tap sets of ``train`` to choose among
+    by cross-validation (``--layers auto``)."""
     out = tio.ensure_writable_dir(out_dir)
     _check_compatible(train, test)
     if len(np.unique(train.labels)) < 2:
         raise DataError("the training features hold a single class; a classifier needs at least two")
     start = time.perf_counter()
+    cv = None
+    if config.C == "auto" or candidates:
+        from transferlab.fne.select import C_GRID, cross_validate
+
+        given = {getattr(config, "layers", None) or "every layer": None}
+        cv = cross_validate(train, candidates or given, C_GRID if config.C == "auto" else [config.C], config, progress)
+        chosen, C, _ = cv.best
+        if candidates:
+            train, test = train.select_taps(candidates[chosen]), test.select_taps(candidates[chosen])
+        config = config.replace(C=C)
     pipe, pred, converged = fit_predict(train.features, train.labels, test.features, config)
     scores = pipe.decision_function(test.features)
     top = scores.max(axis=1) if scores.ndim == 2 else np.abs(scores)
@@ -51,13 +63,23 @@ def run_probe(train: FeatureSet, test: FeatureSet, out_dir: str | Path, config, 
              **(extra or {})}
     if config.post == "fne":
         extra["thresholds"] = list(config.thresholds)
+    if cv is not None:
+        extra["cv"] = cv.to_dict()
+        if candidates:
+            extra["layers_chosen"] = cv.best[0]
     metrics = evaluation_report(out, test.labels, pred, train.classes, test.paths, n_train=len(train),
                                 extra=extra, skipped=train.skipped + test.skipped, scores=top,
                                 title=f"{train.meta.get('model', '')} {config.post} + linear SVM")
+    if cv is not None:
+        from transferlab.fne.select import plot_cv
+
+        plot_cv(cv, out / "cv.png", f"{train.meta.get('model', '')}: {config.post} + linear SVM, "
+                                    f"{cv.folds}-fold CV on train")
+        metrics["files"]["cv_plot"] = str(out / "cv.png")
     if config.compare:
-        metrics["compare"] = compare_layers(train, test, out, config, progress)
+        metrics["compare"] = compare_layers(train, test, out, config, progress, full=metrics["accuracy"])
         metrics["files"].update({"compare": str(out / "compare.csv"), "compare_plot": str(out / "compare.png")})
-        tio.write_json(out / "metrics.json", metrics)
+    tio.write_json(out / "metrics.json", metrics)
     return metrics, pipe
 
 
@@ -96,8 +118,10 @@ def load_probe(path: str | Path):
         raise DataError(f"{path} is not a readable probe ({exc.__class__.__name__}: {exc})") from None
 
 
-def compare_layers(train: FeatureSet, test: FeatureSet, out: Path, config, progress: bool = True) -> list[dict]:
-    """Accuracy of every tapped layer alone and of the full concatenation (the FNE paper's table)."""
+def compare_layers(train: FeatureSet, test: FeatureSet, out: Path, config, progress: bool = True,
+                   full: float | None = None) -> list[dict]:
+    """Accuracy of every tapped layer alone and of the full concatenation (the FNE paper's table;
+    ``full``: its accuracy when already measured)."""
     import sys
 
     from tqdm.auto import tqdm
@@ -110,8 +134,10 @@ def compare_layers(train: FeatureSet, test: FeatureSet, out: Path, config, progr
         layer = next(lyr for lyr in train.layers if lyr["name"] == name)
         rows.append({"layer": name, "dim": layer["end"] - layer["start"],
                      "accuracy": float(np.mean(pred == test.labels))})
-    _, pred, _ = fit_predict(train.features, train.labels, test.features, config)
-    rows.append({"layer": "full embedding", "dim": train.dim, "accuracy": float(np.mean(pred == test.labels))})
+    if full is None:
+        _, pred, _ = fit_predict(train.features, train.labels, test.features, config)
+        full = float(np.mean(pred == test.labels))
+    rows.append({"layer": "full embedding", "dim": train.dim, "accuracy": full})
     lines = ["layer,dim,accuracy"] + [f"{r['layer']},{r['dim']},{r['accuracy']:.4f}" for r in rows]
     tio.write_text(out / "compare.csv", "\n".join(lines) + "\n")
     plot_compare(rows, out / "compare.png", f"{train.meta.get('model', '')}: {config.post} + linear SVM per layer")
@@ -134,8 +160,7 @@ def plot_compare(rows: list[dict], path: Path, title: str) -> None:
     ax.axhline(acc[-1], color="#DD8452", lw=0.8, ls=":", label=f"full embedding {acc[-1]:.3f}")
     ax.set_xticks(range(n))
     ax.set_xticklabels([r["layer"] for r in rows], rotation=90, fontsize=7)
-    lo = max(0.0, min(acc) - 0.05)
-    ax.set_ylim(lo, min(1.0, max(acc) + 0.03))
+    ax.set_ylim(0, 1)  # from 0: bar heights compare honestly
     ax.set_ylabel("test accuracy")
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)

@@ -92,6 +92,15 @@ class FNERun(ClassifierRun):
         return self.metrics.get("skipped", [])
 
     @property
+    def cv(self):
+        """With ``C="auto"`` or ``layers="auto"``: the cross-validation table (tap set, C, mean and std
+        of the fold accuracies; a DataFrame)."""
+        import pandas as pd
+
+        cv = self.metrics.get("cv")
+        return pd.DataFrame(cv["table"]) if cv else None
+
+    @property
     def per_layer(self):
         """With ``compare=True``: accuracy of each tapped layer alone and of the full embedding (a DataFrame)."""
         import pandas as pd
@@ -132,12 +141,14 @@ class FNERun(ClassifierRun):
             from transferlab.models.registry import create_backbone
             from transferlab.models.taps import resolve_layers
 
-            if self.features is not None and self.features.backbone is not None:
+            chosen = self.metrics.get("layers_chosen")  # --layers auto: the tap set the probe was fitted on
+            if self.features is not None and self.features.backbone is not None and not chosen:
                 self._backbone, self._taps = self.features.backbone, self.features.taps
             else:
-                self._backbone = create_backbone(self.config.model, weights=self.config.weights)
+                self._backbone = (self.features.backbone if self.features is not None and self.features.backbone
+                                  else create_backbone(self.config.model, weights=self.config.weights))
                 size = self._backbone.preprocessing.with_size(self.config.image_size).input_size
-                self._taps = resolve_layers(self._backbone, self.config.layers, size=size)
+                self._taps = resolve_layers(self._backbone, chosen or self.config.layers, size=size)
         pre = self._backbone.preprocessing.with_size(self.config.image_size)
         return self._backbone, self._taps, pre
 

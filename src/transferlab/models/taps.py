@@ -4,8 +4,11 @@ Layer specs (``--layers``):
 - ``all``: every conv / fully connected activation (the full-network embedding): for each Conv or
   Linear layer (except the classifier) the output after its normalisation and non-linearity,
   found by following the tensor through BatchNorm / activation modules in a traced forward;
+- ``late``: the ``all`` activations of the last third of the blocks (the later, more specific layers);
 - ``stages``: the output of each block (``transferlab layers M --blocks``);
 - ``last``: the pre-logits features (the classifier's input);
+- ``auto``: the union of the ``FAMILY`` (all, late, stages, last) in the model's module order,
+  extracted once so that ``fne --layers auto`` can choose among them by cross-validation;
 - a comma list of module names (``layer3,layer4``; ``name@K`` for the K-th call of a module
   that runs several times, such as torchvision ResNet's shared ``relu``) or ``re:PATTERN``.
 
@@ -83,12 +86,17 @@ def trace_calls(backbone: Backbone, size: int | None = None) -> list[_Call]:
     return calls
 
 
+FAMILY = ("all", "late", "stages", "last")  # what --layers auto chooses among, in order of preference on ties
+
+
 def resolve_layers(backbone: Backbone, spec: str | list[str] = "all", size: int | None = None) -> list[Tap]:
     """Turn a layer spec into the list of taps (in forward order) with their channel counts."""
-    calls = trace_calls(backbone, size)
     if isinstance(spec, (list, tuple)):
         spec = ",".join(spec)
     spec = (spec or "all").strip()
+    if spec == "auto":
+        return union(backbone, family(backbone, size).values())
+    calls = trace_calls(backbone, size)
     items = [spec] if spec.startswith("re:") else [s.strip() for s in spec.split(",") if s.strip()]
     taps: list[Tap] = []
     for item in items:
@@ -103,9 +111,45 @@ def resolve_layers(backbone: Backbone, spec: str | list[str] = "all", size: int 
     return taps
 
 
+def family(backbone: Backbone, size: int | None = None) -> dict[str, list[Tap]]:
+    """The taps of each member of ``FAMILY`` (what ``--layers auto`` chooses among)."""
+    return {name: resolve_layers(backbone, name, size=size) for name in FAMILY}
+
+
+def tap_id(t) -> tuple:
+    """A tap's identity across specs: (module, call, port) of a ``Tap`` or of its dict."""
+    d = t if isinstance(t, dict) else t.to_dict()
+    return d["module"], int(d["call"]), d["port"]
+
+
+def union(backbone: Backbone, tap_lists) -> list[Tap]:
+    """Every tap of ``tap_lists`` once, in the model's module order (so the same union always gets the
+    same feature-cache key)."""
+    chosen: dict[tuple, Tap] = {}
+    for taps in tap_lists:
+        for t in taps:
+            chosen.setdefault(tap_id(t), t)
+    position = {name: i for i, (name, _) in enumerate(backbone.model.named_modules())}
+    order = sorted(chosen, key=lambda ident: (position.get(ident[0], len(position)), ident[1], ident[2]))
+    return [chosen[ident] for ident in order]
+
+
+def union_spec(taps: list) -> str:
+    """A ``--layers`` spec that resolves to exactly these taps."""
+    return ",".join("pre_logits" if port == "input" else f"{module}@{call}" for module, call, port in map(tap_id, taps))
+
+
 def _resolve_item(backbone: Backbone, calls: list[_Call], item: str) -> list[Tap]:
     if item == "all":
         return _activation_taps(backbone, calls)
+    if item == "late":
+        from transferlab.models.blocks import backbone_blocks
+
+        blocks = backbone_blocks(backbone)
+        modules = [m for b in blocks[-max(1, len(blocks) // 3):] for m in b.modules]
+        late = [t for t in _activation_taps(backbone, calls)
+                if any(t.module == m or t.module.startswith(m + ".") for m in modules)]
+        return late or [_pre_logits_tap(backbone, calls)]
     if item == "stages":
         from transferlab.models.blocks import backbone_blocks
 
@@ -185,7 +229,7 @@ def _unknown_layer(name: str, calls: list[_Call], backbone: Backbone | None) -> 
     close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
     model = backbone.name if backbone else "MODEL"
     shown = ", ".join(close) if close else ", ".join(names[:8]) + ", ..."
-    return (f"unknown layer {name!r}. Close names: {shown}. Also valid: all, stages, last, re:PATTERN. "
+    return (f"unknown layer {name!r}. Close names: {shown}. Also valid: all, late, stages, last, auto, re:PATTERN. "
             f"`transferlab layers {model}` lists every tappable layer.")
 
 

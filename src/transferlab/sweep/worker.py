@@ -127,7 +127,7 @@ def _fne_group(task: Task, out: Path) -> None:
     """Extract the union of the runs' taps once; probe each run's slice into its folder."""
     from transferlab.fne.extract import extract_features
     from transferlab.fne.pipeline import fne, prepare
-    from transferlab.models.taps import resolve_layers
+    from transferlab.models.taps import resolve_layers, tap_id, union, union_spec
 
     runs = task.run_objects
     folders = {r.name: run_folder(out, r) for r in runs}
@@ -149,27 +149,22 @@ def _fne_group(task: Task, out: Path) -> None:
             taps[r.name] = resolve_layers(backbone, configs[r.name].layers, size=size)
     if not taps:
         return
-    union: dict[tuple, object] = {}
-    for r in runs:
-        for t in taps.get(r.name, []):
-            union.setdefault(_tap_id(t), t)
+    extra = []
     for c in task.companions:  # complete runs of this group: keep the union (and the cache key) as it was
         try:
-            for t in resolve_layers(backbone, Run.from_dict(c).config.get("layers") or "all", size=size):
-                union.setdefault(_tap_id(t), t)
+            extra.append(resolve_layers(backbone, Run.from_dict(c).config.get("layers") or "all", size=size))
         except Exception:  # noqa: BLE001 - it resolved when it ran; if not now, it only costs a cache miss
             pass
-    # a canonical order (the model's module order), so the same union always has the same cache key
-    position = {name: i for i, (name, _) in enumerate(backbone.model.named_modules())}
-    ordered = sorted(union, key=lambda ident: (position.get(ident[0], len(position)), ident[1], ident[2]))
-    spec = ",".join("pre_logits" if port == "input" else f"{module}@{call}" for module, call, port in ordered)
-    print(f"-- shared: extract {len(union)} layers once for {len(taps)} run(s)", flush=True)
+    shared_taps = union(backbone, [*taps.values(), *extra])
+    spec = union_spec(shared_taps)
+    wanted = {tap_id(t) for t in shared_taps}
+    print(f"-- shared: extract {len(shared_taps)} layers once for {len(taps)} run(s)", flush=True)
     try:
         shared = extract_features(first.replace(layers=spec), splits, backbone)
-        have = {_tap_id(lyr) for lyr in shared.train.layers}
-        if have != set(union):
+        have = {tap_id(lyr) for lyr in shared.train.layers}
+        if have != wanted:
             raise RuntimeError(f"the shared extraction returned other layers than requested: "
-                               f"{sorted(set(union) ^ have)}")
+                               f"{sorted(wanted ^ have)}")
     except Exception as exc:
         _fail_runs([r for r in runs if r.name in taps], folders, exc, task, start, "the shared extraction failed")
         return
@@ -186,7 +181,7 @@ def _fne_group(task: Task, out: Path) -> None:
                                       test=shared.test.select_taps(taps[r.name]))
             own.train.meta["layers_spec"] = own.test.meta["layers_spec"] = cfg.layers
             result = fne(splits, cfg, features=own, save_features=False)
-            result.metrics["shared_extraction"] = {"runs": len(taps), "layers": len(union), "dim": shared.dim}
+            result.metrics["shared_extraction"] = {"runs": len(taps), "layers": len(shared_taps), "dim": shared.dim}
             result.metrics["seconds"] = round(time.perf_counter() - t0 + share, 3)
             _rewrite_metrics(folders[r.name], result.metrics)
 
@@ -197,11 +192,6 @@ def _rewrite_metrics(folder: Path, metrics: dict) -> None:
 
     tio.write_json(folder / "metrics.json", metrics)
     update_manifest(folder)
-
-
-def _tap_id(t) -> tuple:
-    d = t if isinstance(t, dict) else t.to_dict()
-    return d["module"], int(d["call"]), d["port"]
 
 
 def _fail_runs(runs, folders, exc, task, start, what: str) -> None:
