@@ -1,8 +1,9 @@
 """Train the probe on train features, evaluate on test, write the report; per-layer comparison.
 
 ``config`` is any config with the probe options (``transferlab.fne.config.ProbeOptions``: post, C,
-solver, thresholds, max_iter, compare, cv_folds, seed).  The fitted probe is saved with skops (a safe format, no
-pickle) so that a finished run can predict new images.
+solver, thresholds, max_iter, compare, cv_folds, seed); ``C="auto"`` and tap-set candidates go
+through ``transferlab.fne.select``.  The fitted probe is saved with skops (a safe format, no pickle)
+so that a finished run can predict new images.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def fit_predict(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, config
     """Fit the pipeline on train, predict test; convergence warnings are counted, not printed."""
     low, high = config.thresholds
     pipe = make_probe(config.post, config.C, low, high, config.max_iter, config.seed,
-                      solver=getattr(config, "solver", "liblinear"), n_train=len(y_train))
+                      solver=config.solver, n_train=len(y_train))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         pipe.fit(train, y_train)

@@ -61,6 +61,9 @@ def n_folds(labels: np.ndarray, classes: list[str], wanted: int) -> int:
     return int(min(wanted, present.min()))
 
 
+COLUMNWISE = ("fne", "std", "none")  # post-processings that act on each feature alone: slicing commutes
+
+
 def cross_validate(train, candidates: dict[str, list | None], Cs, config, progress: bool = True) -> CVResult:
     """Fold accuracies of the probe of ``config`` for every tap set of ``candidates`` (name -> taps to
     slice from ``train``, a ``FeatureSet``; None: every column) and every C of ``Cs``."""
@@ -72,37 +75,51 @@ def cross_validate(train, candidates: dict[str, list | None], Cs, config, progre
     folds = n_folds(y, train.classes, config.cv_folds)
     splits = list(StratifiedKFold(folds, shuffle=True, random_state=config.seed).split(np.zeros(len(y)), y))
     Cs = sorted(float(c) for c in Cs)
+    columns = [None if taps is None else train.tap_columns(taps) for taps in candidates.values()]
+    once = config.post in COLUMNWISE  # post-process every column once per fold, then slice each tap set
     acc = np.zeros((len(candidates), len(Cs), folds))
     bar = tqdm(total=len(candidates) * folds, desc="cross-validation", unit="fit", leave=False,
                disable=not progress, file=sys.stderr)
     with bar:
-        for i, taps in enumerate(candidates.values()):
-            X = train.features if taps is None else train.select_taps(taps).features
-            for f, (tr, va) in enumerate(splits):
-                acc[i, :, f] = fold_accuracies(X[tr], y[tr], X[va], y[va], Cs, config)
+        for f, (tr, va) in enumerate(splits):
+            X_tr, X_va = train.features[tr], train.features[va]
+            if once:
+                X_tr, X_va = post_process(X_tr, y[tr], X_va, config)
+            for i, cols in enumerate(columns):
+                a, b = (X_tr, X_va) if cols is None else (X_tr[:, cols], X_va[:, cols])
+                if not once:
+                    a, b = post_process(a, y[tr], b, config)
+                acc[i, :, f] = path_accuracies(a, y[tr], b, y[va], Cs, config)
                 bar.update()
     return CVResult(folds, Cs, list(candidates), acc, time.perf_counter() - start)
 
 
-def fold_accuracies(X_train, y_train, X_val, y_val, Cs: list[float], config) -> np.ndarray:
-    """Held-out accuracy for each C: post-processing fitted on the fold's training part, then one
-    warm-started path of Newton solves (or one LinearSVC per C with ``--solver liblinear``)."""
+def post_process(X_train, y_train, X_val, config):
+    """The post-processing of ``config`` fitted on ``X_train``, applied to both."""
+    from sklearn.pipeline import Pipeline
+
+    from transferlab.fne.transforms import make_probe
+
+    low, high = config.thresholds
+    steps = make_probe(config.post, 1.0, low, high).steps[:-1]
+    if not steps:
+        return X_train, X_val
+    post = Pipeline(steps)
+    return post.fit_transform(X_train, y_train), post.transform(X_val)
+
+
+def path_accuracies(X_train, y_train, X_val, y_val, Cs: list[float], config) -> np.ndarray:
+    """Held-out accuracy of the SVM for each C: one warm-started path of Newton solves (or one
+    LinearSVC per C with ``--solver liblinear``)."""
     import warnings
 
     from sklearn.base import clone
-    from sklearn.pipeline import Pipeline
 
     from transferlab.fne.solver import LinearProbe, fit_path
     from transferlab.fne.transforms import make_probe
 
-    low, high = config.thresholds
-    pipe = make_probe(config.post, 1.0, low, high, config.max_iter, config.seed, solver=config.solver,
-                      n_train=len(y_train))
-    post = Pipeline(pipe.steps[:-1]) if len(pipe.steps) > 1 else None
-    if post is not None:
-        X_train = post.fit_transform(X_train, y_train)
-        X_val = post.transform(X_val)
-    svm = pipe.steps[-1][1]
+    svm = make_probe("none", 1.0, max_iter=config.max_iter, seed=config.seed, solver=config.solver,
+                     n_train=len(y_train)).steps[-1][1]
     if isinstance(svm, LinearProbe):
         fitted = fit_path(X_train, y_train, Cs)
     else:

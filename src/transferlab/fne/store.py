@@ -71,6 +71,14 @@ class FeatureSet:
             raise DataError(f"layers not in this feature set: {[_tap_id(t) for t in missing][:5]}")
         return self._take([by_id[_tap_id(t)] for t in taps], [t if isinstance(t, dict) else t.to_dict() for t in taps])
 
+    def tap_columns(self, taps: list) -> np.ndarray:
+        """The column indices of ``taps`` (as ``select_taps``, without copying the features)."""
+        by_id = {_tap_id(layer): layer for layer in self.layers}
+        missing = [t for t in taps if _tap_id(t) not in by_id]
+        if missing:
+            raise DataError(f"layers not in this feature set: {[_tap_id(t) for t in missing][:5]}")
+        return np.concatenate([np.arange(by_id[_tap_id(t)]["start"], by_id[_tap_id(t)]["end"]) for t in taps])
+
     def _take(self, chosen: list[dict], relabel: list[dict] | None) -> "FeatureSet":
         blocks, layers, start = [], [], 0
         for i, layer in enumerate(chosen):

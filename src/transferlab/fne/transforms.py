@@ -52,15 +52,14 @@ class Discretize(TransformerMixin, BaseEstimator):
     def transform(self, X):
         check_is_fitted(self, "n_features_in_")
         X = validate_data(self, X, reset=False)
-        out = np.zeros(X.shape, dtype=np.float32)
         dtype = X.dtype.type  # compare in the data's precision: float32(0.15) is exactly "0.15" there
-        out[X > dtype(self.high)] = 1.0
-        out[X < dtype(self.low)] = -1.0
-        return out
+        mask = np.greater(X, dtype(self.high))
+        out = mask.astype(np.float32)  # (x > high) - (x < low), without boolean-index scatter
+        return np.subtract(out, np.less(X, dtype(self.low), out=mask), out=out)
 
 
 def make_probe(post: str = "fne", C: float = 1.0, low: float = FNE_THRESHOLDS[0], high: float = FNE_THRESHOLDS[1],
-               max_iter: int = 5000, seed: int = 0, solver: str = "liblinear", n_train: int | None = None) -> Pipeline:
+               max_iter: int = 5000, seed: int = 0, solver: str = "auto", n_train: int | None = None) -> Pipeline:
     """The post-processing + linear SVM pipeline: ``fne`` (standardise + discretise), ``std``, ``l2`` or
     ``none``, then ``LinearSVC`` (``solver="liblinear"``) or ``LinearProbe`` (``"newton"``; ``"auto"``:
     newton up to ``DUAL_MAX_SAMPLES`` training images)."""
