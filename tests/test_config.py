@@ -238,7 +238,7 @@ def test_config_files_and_spellings_map_onto_the_same_fields(tmp_path):
     assert FNEConfig(layers="last", workers=3, device="cpu").identity() == {"layers": "last"}
     assert FNEConfig(batch_size=8, layers="stages").to_argv() == ["--layers", "stages", "--batch-size", "8"]
     cfg = FNEConfig()
-    with pytest.raises(BadInputError, match="C \\(--C\\) must be a number > 0, got -1"):
+    with pytest.raises(BadInputError, match="C \\(--C\\) must be a number > 0 or auto, got -1"):
         cfg.C = -1  # assignments are validated too
     json.dumps(cfg.to_dict())
 

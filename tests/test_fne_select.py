@@ -82,4 +82,4 @@ def test_bad_C_names_auto_in_the_error(capsys, small_folder, tmp_path):
     code, _, err = run_cli(["fne", "--data", small_folder, "--C", "lots", "--out", tmp_path / "r"], capsys)
     assert code == 2 and "must be a number or auto, got lots" in err
     code, _, err = run_cli(["fne", "--data", small_folder, "--C", "0", "--out", tmp_path / "r"], capsys)
-    assert code == 2 and "positive number or auto" in err
+    assert code == 2 and "must be a number > 0 or auto, got 0" in err

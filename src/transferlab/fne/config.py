@@ -90,7 +90,7 @@ class ProbeOptions(Config):
     @model_validator(mode="after")
     def _C_positive(self):
         if self.C != "auto" and not self.C > 0:
-            raise ValueError(f"C (--C) must be a positive number or auto, got {self.C}")
+            raise ValueError(f"C (--C) must be a number > 0 or auto, got {self.C:g}")
         return self
 
     @model_validator(mode="after")
