@@ -142,7 +142,7 @@ def plot_cv(result: CVResult, path: Path, title: str) -> None:
     if len(result.Cs) > 1:
         for i, name in enumerate(result.candidates):
             line, = ax.plot(result.Cs, mean[i], marker="o", ms=3, label=name)
-            ax.fill_between(result.Cs, mean[i] - std[i], mean[i] + std[i], color=line.get_color(), alpha=0.15)
+            ax.fill_between(result.Cs, mean[i] - std[i], mean[i] + std[i], color=line.get_color(), alpha=0.07)
         ax.set_xscale("log")
         ax.set_xlabel("C")
         ax.plot([C], [acc], marker="*", ms=14, color="black", ls="none", label=f"chosen: {layers}, C={C:g}")
