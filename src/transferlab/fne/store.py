@@ -65,19 +65,18 @@ class FeatureSet:
     def select_taps(self, taps: list) -> "FeatureSet":
         """The columns of ``taps`` (``Tap`` objects or dicts, matched by module, call and port) from a
         feature set holding a superset of them, labelled as those taps."""
-        by_id = {_tap_id(layer): layer for layer in self.layers}
-        missing = [t for t in taps if _tap_id(t) not in by_id]
-        if missing:
-            raise DataError(f"layers not in this feature set: {[_tap_id(t) for t in missing][:5]}")
-        return self._take([by_id[_tap_id(t)] for t in taps], [t if isinstance(t, dict) else t.to_dict() for t in taps])
+        return self._take(self._layers_of(taps), [t if isinstance(t, dict) else t.to_dict() for t in taps])
 
     def tap_columns(self, taps: list) -> np.ndarray:
         """The column indices of ``taps`` (as ``select_taps``, without copying the features)."""
+        return np.concatenate([np.arange(layer["start"], layer["end"]) for layer in self._layers_of(taps)])
+
+    def _layers_of(self, taps: list) -> list[dict]:
         by_id = {_tap_id(layer): layer for layer in self.layers}
         missing = [t for t in taps if _tap_id(t) not in by_id]
         if missing:
             raise DataError(f"layers not in this feature set: {[_tap_id(t) for t in missing][:5]}")
-        return np.concatenate([np.arange(by_id[_tap_id(t)]["start"], by_id[_tap_id(t)]["end"]) for t in taps])
+        return [by_id[_tap_id(t)] for t in taps]
 
     def _take(self, chosen: list[dict], relabel: list[dict] | None) -> "FeatureSet":
         blocks, layers, start = [], [], 0

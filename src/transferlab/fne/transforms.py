@@ -71,8 +71,8 @@ def make_probe(post: str = "fne", C: float = 1.0, low: float = FNE_THRESHOLDS[0]
     }
     if post not in steps:
         raise BadInputError(f"unknown post-processing {post!r}; choose one of {', '.join(POSTS)}")
-    if C <= 0:
-        raise BadInputError(f"--C must be positive, got {C}")
+    if isinstance(C, str) or not C > 0:  # "auto" is the pipelines' choice (fne.select), not a fitted C
+        raise BadInputError(f"--C must be a positive number here, got {C!r}")
     from transferlab.fne.solver import DUAL_MAX_SAMPLES, LinearProbe
 
     if solver not in ("auto", "newton", "liblinear"):

@@ -96,7 +96,10 @@ def resolve_layers(backbone: Backbone, spec: str | list[str] = "all", size: int 
     spec = (spec or "all").strip()
     if spec == "auto":
         return union(backbone, family(backbone, size).values())
-    calls = trace_calls(backbone, size)
+    return _resolve_spec(backbone, trace_calls(backbone, size), spec)
+
+
+def _resolve_spec(backbone: Backbone, calls: list[_Call], spec: str) -> list[Tap]:
     items = [spec] if spec.startswith("re:") else [s.strip() for s in spec.split(",") if s.strip()]
     taps: list[Tap] = []
     for item in items:
@@ -113,7 +116,8 @@ def resolve_layers(backbone: Backbone, spec: str | list[str] = "all", size: int 
 
 def family(backbone: Backbone, size: int | None = None) -> dict[str, list[Tap]]:
     """The taps of each member of ``FAMILY`` (what ``--layers auto`` chooses among)."""
-    return {name: resolve_layers(backbone, name, size=size) for name in FAMILY}
+    calls = trace_calls(backbone, size)  # one traced forward for the whole family
+    return {name: _resolve_spec(backbone, calls, name) for name in FAMILY}
 
 
 def tap_id(t) -> tuple:
