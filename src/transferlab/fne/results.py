@@ -142,11 +142,11 @@ class FNERun(ClassifierRun):
             from transferlab.models.taps import resolve_layers
 
             chosen = self.metrics.get("layers_chosen")  # --layers auto: the tap set the probe was fitted on
-            if self.features is not None and self.features.backbone is not None and not chosen:
-                self._backbone, self._taps = self.features.backbone, self.features.taps
+            held = self.features.backbone if self.features is not None else None
+            if held is not None and not chosen:
+                self._backbone, self._taps = held, self.features.taps
             else:
-                self._backbone = (self.features.backbone if self.features is not None and self.features.backbone
-                                  else create_backbone(self.config.model, weights=self.config.weights))
+                self._backbone = held or create_backbone(self.config.model, weights=self.config.weights)
                 size = self._backbone.preprocessing.with_size(self.config.image_size).input_size
                 self._taps = resolve_layers(self._backbone, chosen or self.config.layers, size=size)
         pre = self._backbone.preprocessing.with_size(self.config.image_size)
