@@ -134,3 +134,25 @@ def test_the_export_is_cached_atomically_and_keyed_by_the_taps():
     assert exported_graph(backbone, last, pre).stat().st_mtime_ns == stamp  # read from the cache, not exported again
     assert export_path(backbone, stages, pre) != path
     assert not list(path.parent.glob(".*.tmp-*"))  # the temporary name was renamed into place
+
+
+def test_a_cached_bf16_run_opens_no_engine(small_folder, monkeypatch):
+    """bf16 keys name the engine; a rerun finds them before an engine is opened (an OpenVINO compile)."""
+    from transferlab import runtime
+    from transferlab.fne import extract
+
+    monkeypatch.setattr(runtime, "bf16_support", lambda device: None)  # torch emulates bf16 where it is not native
+    options = dict(model="efficientnet_lite0", layers="last", image_size=80, workers=0, quiet=True, precision="bf16")
+    first = embed(small_folder, backend="torch", **options)
+    assert first.cached == {"train": False, "test": False} and first.train.meta["backend"] == "torch"
+
+    def no_engine(*args, **kwargs):
+        raise AssertionError("an engine was opened for cached features")
+
+    monkeypatch.setattr(extract, "open_engine", no_engine)
+    again = embed(small_folder, backend="torch", **options)
+    assert again.cached == {"train": True, "test": True} and again.cache_keys == first.cache_keys
+    assert np.array_equal(again.test.features, first.test.features)
+    fp32 = dict(options, precision="fp32")
+    with pytest.raises(AssertionError, match="engine was opened"):  # fp32 is another key: not in the cache
+        embed(small_folder, backend="torch", **fp32)

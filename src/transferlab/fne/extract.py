@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from transferlab.data.config import DEFAULT_MAX_PIXELS
 from transferlab.data.datasets import DataSplits, ImageDataset, SkippingLoader, Split, collate_skipping
 from transferlab.errors import DataError
-from transferlab.fne.backends import check_precision, numerics_key, open_engine
+from transferlab.fne.backends import candidate_engines, check_precision, numerics_key, open_engine
 from transferlab.fne.config import EmbedConfig
 from transferlab.fne.results import EmbedResult
 from transferlab.fne.store import FeatureSet, cache_dir, cache_key, cache_path, remove_stale_temporaries
@@ -119,31 +119,36 @@ def extract_features(config: EmbedConfig, splits: DataSplits, backbone: Backbone
     device = pick_device(config.device)
     check_precision(config.precision, device)
     remove_stale_temporaries(cache_dir())
-    result, cached, keys = {}, {}, {}
-    engine = None
-    n_images = len(splits.train) + len(splits.test)
-    if config.precision != "fp32":  # bf16 features depend on the engine: it is needed for the key
-        engine = open_engine(backbone, taps, preprocessing, backend=config.backend, precision=config.precision,
-                             device=device, batch_size=config.batch_size, quiet=config.quiet, n_images=n_images)
-    numerics = numerics_key(engine.name, config.precision) if engine else None
-    for split_name in ("train", "test"):
-        keys[split_name] = cache_key(
+
+    def keys_for(numerics: str | None) -> dict[str, str]:
+        return {name: cache_key(
             model=backbone.name, weights=backbone.weights_id, taps=[t.to_dict() for t in taps],
-            preprocessing=preprocessing.to_dict(), data=splits.fingerprint(split_name), classes=splits.classes,
+            preprocessing=preprocessing.to_dict(), data=splits.fingerprint(name), classes=splits.classes,
             max_pixels=config.max_pixels, **({"numerics": numerics} if numerics else {}))
-        path = cache_path(keys[split_name])
-        if config.use_cache and path.is_file():
-            try:
-                result[split_name] = FeatureSet.load(path)
-            except DataError:
-                pass  # unreadable cache entry: extract again, it will be replaced
-        cached[split_name] = split_name in result
+            for name in ("train", "test")}
+
+    # fp32 features share one key whatever the engine; bf16 keys name the engine, so a bf16 lookup tries
+    # each engine the options may pick before opening (compiling) one
+    candidates = [None] if config.precision == "fp32" else [
+        numerics_key(name, config.precision) for name in candidate_engines(config.backend, config.precision, device)]
+    result, keys = {}, keys_for(candidates[0])
+    for numerics in candidates if config.use_cache else []:
+        found = _read_cached(keys_for(numerics))
+        if len(found) > len(result):
+            result, keys = found, keys_for(numerics)
+        if len(result) == 2:
+            break
+    cached = {name: name in result for name in ("train", "test")}
+    engine = None
     missing = [name for name in ("train", "test") if name not in result]
     if missing:
-        engine = engine or open_engine(backbone, taps, preprocessing, backend=config.backend,
-                                       precision=config.precision, device=device, batch_size=config.batch_size,
-                                       quiet=config.quiet,
-                                       n_images=sum(len(getattr(splits, name)) for name in missing))
+        engine = open_engine(backbone, taps, preprocessing, backend=config.backend, precision=config.precision,
+                             device=device, batch_size=config.batch_size, quiet=config.quiet,
+                             n_images=sum(len(getattr(splits, name)) for name in missing))
+        fresh = keys_for(numerics_key(engine.name, config.precision))
+        if fresh != keys:  # bf16 from another engine than the cached half: extract both with this one
+            missing, result, keys = ["train", "test"], {}, fresh
+            cached = {"train": False, "test": False}
         extracted = extract_splits(backbone, taps, [getattr(splits, name) for name in missing], splits, preprocessing,
                                    batch_size=config.batch_size, workers=config.workers, device=device,
                                    strict=config.strict, max_pixels=config.max_pixels, progress=not config.quiet,
@@ -163,3 +168,17 @@ def extract_features(config: EmbedConfig, splits: DataSplits, backbone: Backbone
     return EmbedResult(train=result["train"], test=result["test"], splits=splits, config=config, cached=cached,
                        seconds=time.perf_counter() - start, cache_keys=keys, taps=taps, preprocessing=preprocessing,
                        backbone=backbone)
+
+
+def _read_cached(keys: dict[str, str]) -> dict[str, FeatureSet]:
+    """The splits whose features are in the cache under ``keys`` (an unreadable entry counts as missing:
+    it is extracted again and replaced)."""
+    found = {}
+    for name, key in keys.items():
+        path = cache_path(key)
+        if path.is_file():
+            try:
+                found[name] = FeatureSet.load(path)
+            except DataError:
+                pass
+    return found

@@ -22,13 +22,23 @@ BF16_ENGINES = ("torch", "openvino")  # ONNX Runtime's CPU provider has no bf16 
 # an un-cached export costs more than it saves and auto stays on torch
 AUTO_EXPORT_MIN_WORK = 500 * 224 * 224
 
-__all__ = ["BACKENDS", "PRECISIONS", "open_engine", "numerics_key", "check_precision"]
+__all__ = ["BACKENDS", "PRECISIONS", "open_engine", "candidate_engines", "numerics_key", "check_precision"]
 
 
 def numerics_key(engine_name: str, precision: str) -> str | None:
     """What the feature cache key must add: nothing for fp32 (every engine matches torch within 1e-4),
     the engine for bf16 (each rounds differently)."""
     return None if precision == "fp32" else f"{precision}:{engine_name}"
+
+
+def candidate_engines(backend: str, precision: str, device) -> tuple[str, ...]:
+    """The engines ``open_engine`` may pick for these options, in its order, without opening any: what a
+    cache lookup of bf16 features (whose key names the engine) tries before an engine is compiled."""
+    if backend != "auto":
+        return (backend,)
+    if device.type != "cpu":
+        return ("torch",)
+    return CPU_PREFERENCE[precision]
 
 
 def check_precision(precision: str, device) -> None:
