@@ -9,7 +9,7 @@ end-to-end run includes opening its engine (an OpenVINO compile, an ONNX Runtime
 one-off ONNX export is done before the rounds and reported as ``export_seconds``.
 ``pipeline_only_ips`` is the decoding pipeline alone (the DataLoader without a forward pass): the
 ceiling for any engine.  Peak RSS is measured in fresh subprocesses for 100 and 400 images (default
-backend): it must not grow with the number of images beyond the features themselves.
+engine ``auto`` picks): it must not grow with the number of images beyond the features themselves.
 
     python benchmarks/bench_extract.py --json
 """
@@ -83,7 +83,8 @@ def engines(backbone, args) -> tuple[list[tuple[str, str]], dict]:
     """(backend, precision) pairs that run here, each engine's one-off export done first (timed)."""
     import torch
 
-    from transferlab.fne.backends import BF16_ENGINES, bf16_support, open_engine
+    from transferlab.fne.backends import BF16_ENGINES, open_engine
+    from transferlab.runtime import bf16_support
     from transferlab.models.taps import resolve_layers
 
     taps = resolve_layers(backbone, args.layers, size=args.image_size)
@@ -106,8 +107,9 @@ def engines(backbone, args) -> tuple[list[tuple[str, str]], dict]:
     return pairs, info
 
 
-def peak_rss_mb(n_images: int, args) -> float:
-    """Peak RSS (MB) of a fresh process that embeds ``n_images`` images."""
+def peak_rss_mb(n_images: int, args, backend: str) -> float:
+    """Peak RSS (MB) of a fresh process that embeds ``n_images`` images with ``backend``: its own high-water
+    mark (``VmHWM``; ``ru_maxrss`` would report this parent's peak, which Linux carries across exec)."""
     files = sorted(str(p) for p in Path(args.data).rglob("*.jp*g"))
     picks = [files[(i * len(files) // n_images) if n_images <= len(files) else i % len(files)]
              for i in range(n_images)]  # spread over both classes
@@ -123,8 +125,9 @@ def peak_rss_mb(n_images: int, args) -> float:
             "from transferlab.fne.pipeline import embed\n"
             f"embed({str(listing)!r}, model={args.model!r}, layers={args.layers!r}, "
             f"image_size={args.image_size!r}, batch_size={args.batch_size}, workers={args.workers!r}, "
-            f"use_cache=False, quiet=True, out={str(Path(tmp) / 'run')!r})\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
+            f"use_cache=False, quiet=True, out={str(Path(tmp) / 'run')!r}, backend={backend!r})\n"
+            "hwm = [line for line in open('/proc/self/status') if line.startswith('VmHWM')]\n"
+            "print(int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         if out.returncode:
             raise RuntimeError(f"memory probe failed: {out.stderr[-2000:]}")
@@ -181,8 +184,9 @@ def main() -> None:
         "rounds": {"eager_forward_ips": [round(x, 2) for x in fwd], "pipeline_only_ips": [round(x, 2) for x in pipe]},
     }
     if not args.no_memory:
-        result["rss_mb_100"] = round(peak_rss_mb(100, args), 1)
-        result["rss_mb_400"] = round(peak_rss_mb(400, args), 1)
+        result["rss_backend"] = auto["fp32"]  # both sizes on the engine auto picks (it stays on torch for
+        result["rss_mb_100"] = round(peak_rss_mb(100, args, auto["fp32"]), 1)  # 100 images otherwise)
+        result["rss_mb_400"] = round(peak_rss_mb(400, args, auto["fp32"]), 1)
         result["feature_mb_400_minus_100"] = round(300 * dim * 4 / 2**20, 1)
     if args.json:
         print(json.dumps(result))
