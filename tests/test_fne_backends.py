@@ -25,7 +25,7 @@ def photos(small_folder):
     return splits, Split([splits.train.paths[i] for i in pick], splits.train.labels[pick])
 
 
-def _features(model, layers, size, photos):
+def _features(model, layers, size, photos, runtimes=RUNTIMES):
     """Features of ``photos`` from torch eager and from each runtime, one export per engine."""
     import torch
 
@@ -38,15 +38,18 @@ def _features(model, layers, size, photos):
     pre = backbone.preprocessing.with_size(size)
     taps = resolve_layers(backbone, layers, size=size)
     out = {}
-    for backend in ["torch"] + RUNTIMES:
+    for backend in ["torch"] + runtimes:
         engine = open_engine(backbone, taps, pre, backend=backend, device=torch.device("cpu"), batch_size=4)
         assert engine.name == backend
+        if backend == "openvino":
+            out["openvino requests"] = engine.request_size
         out[backend] = extract_split(backbone, taps, split, splits, pre, batch_size=4, workers=0, progress=False,
                                      engine=engine)
     return out
 
 
 def _assert_same(out):
+    out.pop("openvino requests", None)
     ref = out.pop("torch")
     assert len(ref) == 7
     for backend, fs in out.items():
@@ -62,6 +65,16 @@ def test_fp32_engines_match_torch_on_every_layer_set(photos, layers):
 @pytest.mark.parametrize("model", ["efficientnet_lite1", "efficientnet_lite2", "mobilenet_v2"])
 def test_fp32_engines_match_torch_on_every_offline_model(photos, model):
     _assert_same(_features(model, "all", 64, photos))
+
+
+def test_openvino_runs_a_batch_as_several_padded_requests(photos, monkeypatch):
+    """Requests of 3 images under loader batches of 4 (4 = 3 + 1 padded, then 3): the same features."""
+    from transferlab.fne.backends import engines
+
+    monkeypatch.setattr(engines, "OPENVINO_REQUEST_PIXELS", 3 * 64 * 64)
+    out = _features("efficientnet_lite0", "all", 64, photos, runtimes=["openvino"])
+    assert out["openvino requests"] == 3
+    _assert_same(out)
 
 
 def test_fp32_engines_share_the_cache_and_bf16_gets_its_own_key(small_folder):

@@ -267,9 +267,10 @@ class TapRecorder:
     ...     backbone.model(images); feats = rec.pop()
     """
 
-    def __init__(self, model: nn.Module, taps: list[Tap]):
+    def __init__(self, model: nn.Module, taps: list[Tap], pool=pool):
         self.model = model
         self.taps = taps
+        self._pool = pool
         self._handles = []
         self._counts: dict[tuple[str, str], int] = defaultdict(int)
         self._store: dict[int, torch.Tensor] = {}
@@ -310,7 +311,7 @@ class TapRecorder:
         self._counts[key] = k + 1
         for i, t in entries:
             if t.call == k:
-                self._store[i] = pool(tensor).float()
+                self._store[i] = self._pool(tensor).float()
 
     def _hook(self, name, entries):
         def hook(mod, args, out):

@@ -79,9 +79,19 @@ class OnnxRuntimeEngine:
         return self.session.run(None, {"images": np.ascontiguousarray(images.numpy())})[0]
 
 
+# pixels per OpenVINO request: its kernels run faster on a few images whose activations stay in the
+# CPU caches than on a whole loader batch (benchmarks/bench_extract.py; docs/fne.md)
+OPENVINO_REQUEST_PIXELS = 4 * 224 * 224
+
+
 class OpenVinoEngine:
-    """The exported graph on OpenVINO's CPU plugin, compiled for a fixed batch (a short last batch is
-    padded); fp32 is asked for explicitly, since OpenVINO defaults to bf16 on CPUs that have it."""
+    """The exported graph on OpenVINO's CPU plugin, compiled for a fixed request of a few images (a
+    loader batch is run as several; a short last one is padded); fp32 is asked for explicitly, since
+    OpenVINO defaults to bf16 on CPUs that have it.
+
+    In bf16 the output is bf16 too: with an f32 output the plugin keeps everything between the last
+    convolutions and the output in f32, so each tapped map would be converted to f32 to be pooled.
+    """
 
     name = package = "openvino"
 
@@ -95,10 +105,17 @@ class OpenVinoEngine:
         core = ov.Core()
         core.set_property({"CACHE_DIR": str(Path(path).parent / "openvino")})  # compiled blobs: ~2x faster open
         model = core.read_model(str(path))
-        dims = model.input(0).get_partial_shape()
-        shape = [batch_size] + [dims[i].get_length() for i in (1, 2, 3)]
+        dims = [model.input(0).get_partial_shape()[i].get_length() for i in (1, 2, 3)]
+        request = max(1, min(batch_size, round(OPENVINO_REQUEST_PIXELS / (dims[1] * dims[2]))))
+        shape = [request] + dims
         model.reshape(shape)
-        self.batch_size, self.precision = batch_size, precision
+        if precision == "bf16":
+            from openvino.preprocess import PrePostProcessor
+
+            ppp = PrePostProcessor(model)
+            ppp.output(0).tensor().set_element_type(ov.Type.bf16)
+            model = ppp.build()
+        self.request_size, self.precision = request, precision
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": torch.get_num_threads(),
                   "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
         self.compiled = core.compile_model(model, "CPU", config)
@@ -113,12 +130,16 @@ class OpenVinoEngine:
 
     def __call__(self, images: torch.Tensor) -> np.ndarray:
         x = images.numpy()
-        if len(x) > self.batch_size:
-            return np.concatenate([self(images[s:s + self.batch_size]) for s in range(0, len(x), self.batch_size)])
+        size = self.request_size
+        return np.concatenate([self._infer(x[s:s + size]) for s in range(0, len(x), size)])
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
         n = len(x)
-        if n != self.batch_size:
+        if n != self.request_size:
             self._pad[:n] = x
             self._pad[n:] = 0
             x = self._pad
-        out = self.request.infer({0: np.ascontiguousarray(x)})[0]
-        return np.array(out[:n], dtype=np.float32)
+        out = self.request.infer({0: np.ascontiguousarray(x)})[0][:n]
+        if self.precision == "bf16":  # numpy has no bf16: its bits are the top half of a float32's
+            return (out.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+        return np.array(out, dtype=np.float32)

@@ -2,7 +2,9 @@
 
 A wrapper normalises the images and runs the model under ``TapRecorder``, whose forward hooks pool
 each tapped activation as it is produced; tracing records those hooks, so the pooling is part of
-the graph and the runtimes optimise it with the convolutions.  The export is cached under the cache
+the graph and the runtimes optimise it with the convolutions.  Conv maps are pooled by an average
+pool over the whole map rather than a mean over two axes: the runtimes run it in their blocked layouts
+without a reorder (faster in both precisions; same fp32 answer).  The export is cached under the cache
 root (``engines/``), keyed by the model, weights, taps, preprocessing and library versions, and
 written atomically.
 """
@@ -16,16 +18,24 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from transferlab import io as tio
-from transferlab.models.taps import TapRecorder
+from transferlab.models.taps import TapRecorder, pool
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 OPSET = 18
 
 
 class ExportError(Exception):
     """The model does not export (the message says which model and why)."""
+
+
+def graph_pool(x: torch.Tensor) -> torch.Tensor:
+    """``taps.pool`` as the export traces it: a conv map's spatial mean as one average pool."""
+    if x.ndim == 4:
+        return F.avg_pool2d(x, kernel_size=(int(x.shape[2]), int(x.shape[3]))).flatten(1)
+    return pool(x)
 
 
 class TappedGraph(nn.Module):
@@ -39,7 +49,7 @@ class TappedGraph(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = (images.float() - self.mean) * self.inv_std
-        with TapRecorder(self.model, self.taps) as rec:
+        with TapRecorder(self.model, self.taps, pool=graph_pool) as rec:
             self.model(x)
             return rec.pop()
 
