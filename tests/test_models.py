@@ -38,6 +38,20 @@ def test_classify_real_photos_with_every_offline_model(name):
     assert any("palace" in lbl or "monastery" in lbl or "temple" in lbl for lbl in labels), labels
 
 
+def test_classify_gives_the_same_probabilities_on_every_engine(capsys):
+    """The classifier's output is classify's one tap: ONNX Runtime and OpenVINO read it too (fp32: 1e-4)."""
+    photo = str(SAMPLES / "china.jpg")
+    ref = classify([photo], model="mobilenet_v2", top_k=3, backend="torch")
+    assert ref["backend"] == "torch" and ref["precision"] == "fp32"
+    for backend in ("onnxruntime", "openvino"):
+        got = classify([photo], model="mobilenet_v2", top_k=3, backend=backend)
+        assert got["backend"] == backend
+        for a, b in zip(ref["predictions"][0]["top"], got["predictions"][0]["top"]):
+            assert a["index"] == b["index"] and abs(a["score"] - b["score"]) < 1e-4
+    code, out, err = run_cli(["classify", photo, "--backend", "onnxruntime", "--precision", "bf16"], capsys)
+    assert code == 2 and out == "" and "bf16" in err and len(err.strip().splitlines()) == 1
+
+
 def test_classify_cli_reports_unreadable_files(tmp_path, capsys):
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"")

@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import model_validator
 
 from transferlab.data.config import DataOptions
-from transferlab.models.config import ModelOptions
+from transferlab.models.config import EngineOptions, ModelOptions
 from transferlab.schema import Config, option
 
 POSTS = ("fne", "std", "l2", "none")
@@ -28,8 +28,8 @@ class RunOptions(Config):
     quiet: bool = option(False, "no progress bars or progress lines on stderr", runtime=True, group="run")
 
 
-class ExtractOptions(Config):
-    """Which layers are tapped and how the images are batched."""
+class ExtractOptions(EngineOptions):
+    """Which layers are tapped, how the images are batched, and which engine runs the network."""
 
     layers: str = option("all", "all (every conv/FC activation: the full-network embedding), late (those of the "
                                 "last third of the blocks), stages, last (pre-logits), auto (fne: the best of "
@@ -37,14 +37,6 @@ class ExtractOptions(Config):
                                 "(NAME@K for the K-th call) or re:PATTERN",
                          group="extraction", metavar="SPEC")
     batch_size: int = option(32, "images per forward pass", ge=1, group="extraction")
-    backend: Literal["auto", "torch", "onnxruntime", "openvino"] = option(
-        "auto", "extraction engine: torch (eager PyTorch, the reference), onnxruntime or openvino (the tapped "
-                "network exported once to ONNX, every tap pooled in the graph), auto (the fastest measured for "
-                "the device; torch when the export fails). In fp32 every engine matches torch within 1e-4",
-        runtime=True, group="extraction")
-    precision: Literal["fp32", "bf16"] = option(
-        "fp32", "extraction arithmetic: fp32, or bf16 where the CPU (avx512_bf16/AMX) or GPU has it (faster; "
-                "its features differ slightly and are cached apart)", group="extraction")
     use_cache: bool = option(True, "read and write the feature cache", negate="--no-cache",
                              negate_help="always extract; never read or write the feature cache", runtime=True,
                              group="extraction")

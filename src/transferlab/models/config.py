@@ -1,6 +1,8 @@
 """The backbone options shared by every command that runs a network, and the ``layers``/``classify`` configs."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import field_validator
 
 from transferlab.runtime import check_device_name
@@ -35,6 +37,20 @@ class ModelOptions(Config):
         return str(value).strip()
 
 
+class EngineOptions(Config):
+    """Which engine runs the network for inference, in which arithmetic (``transferlab.fne.backends``)."""
+
+    backend: Literal["auto", "torch", "onnxruntime", "openvino"] = option(
+        "auto", "inference engine: torch (eager PyTorch, the reference), onnxruntime or openvino (the tapped "
+                "network exported once to ONNX, every tap pooled in the graph), auto (the fastest measured for "
+                "the device; torch when the export fails or the job is too small to repay it). In fp32 every "
+                "engine matches torch within 1e-4",
+        runtime=True, group="engine")
+    precision: Literal["fp32", "bf16"] = option(
+        "fp32", "arithmetic: fp32, or bf16 where the CPU (avx512_bf16/AMX) or GPU has it (faster; its "
+                "results differ slightly, and its features are cached apart)", group="engine")
+
+
 class ModelsConfig(Config):
     """``transferlab models``: the backbones that work offline, and how to name any other."""
 
@@ -55,7 +71,7 @@ class LayersConfig(Config):
     quiet: bool = option(False, "no progress lines on stderr", runtime=True)
 
 
-class ClassifyConfig(ModelOptions):
+class ClassifyConfig(EngineOptions, ModelOptions):
     """``transferlab classify IMAGE...``: ImageNet top-k labels, the check that weights and preprocessing are right."""
 
     command = "classify"
