@@ -292,7 +292,7 @@ class Trainer:
         """Forward, loss and backward of one batch (scaled for accumulation): (loss, logits), (None, None) for a
         batch whose images were all unreadable; NonFiniteLoss when the loss of any rank is not finite."""
         if len(y):
-            with schedule.autocast(self.device, self.amp_dtype):
+            with schedule.autocast(self.device, self.amp_dtype, compiled=self.compiled is not None):
                 logits = net(x)
                 loss = self.criterion(logits.float(), y)
             finite = bool(torch.isfinite(loss.detach()))

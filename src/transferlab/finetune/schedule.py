@@ -75,8 +75,17 @@ def make_scaler(dtype: torch.dtype | None):
     return torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
 
 
-def autocast(device: torch.device, dtype: torch.dtype | None):
-    """Autocast to ``dtype`` on ``device``; a no-op for None."""
+def autocast(device: torch.device, dtype: torch.dtype | None, compiled: bool = False):
+    """Autocast to ``dtype`` on ``device``; a no-op for None.  bf16 on a CPU also runs depthwise
+    convolutions' backward in fp32 (``finetune.depthwise``: oneDNN's bf16 one is slower), except in a
+    compiled step, whose graph is the compiler's."""
     if dtype is None:
         return contextlib.nullcontext()
+    if dtype == torch.bfloat16 and device.type == "cpu" and not compiled:
+        from transferlab.finetune.depthwise import DepthwiseFp32Backward
+
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.autocast(device.type, dtype=dtype))
+        stack.enter_context(DepthwiseFp32Backward())
+        return stack
     return torch.autocast(device.type, dtype=dtype)
