@@ -54,7 +54,7 @@ class DepthwiseFp32Backward(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func is F.conv2d or func is torch.conv2d:
+        if func is F.conv2d:  # torch.conv2d is the same function
             x, weight = _arg(args, kwargs, 0, "input", None), _arg(args, kwargs, 1, "weight", None)
             groups = _arg(args, kwargs, 6, "groups", 1)
             padding = _arg(args, kwargs, 4, "padding", 0)

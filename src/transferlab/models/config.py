@@ -37,16 +37,20 @@ class ModelOptions(Config):
         return str(value).strip()
 
 
+Backend = Literal["auto", "torch", "onnxruntime", "openvino"]  # the engines of transferlab.fne.backends
+Precision = Literal["fp32", "bf16"]
+
+
 class EngineOptions(Config):
     """Which engine runs the network for inference, in which arithmetic (``transferlab.fne.backends``)."""
 
-    backend: Literal["auto", "torch", "onnxruntime", "openvino"] = option(
+    backend: Backend = option(
         "auto", "inference engine: torch (eager PyTorch, the reference), onnxruntime or openvino (the tapped "
                 "network exported once to ONNX, every tap pooled in the graph), auto (the fastest measured for "
                 "the device; torch when the export fails or the job is too small to repay it). In fp32 every "
                 "engine matches torch within 1e-4",
         runtime=True, group="engine")
-    precision: Literal["fp32", "bf16"] = option(
+    precision: Precision = option(
         "fp32", "arithmetic: fp32, or bf16 where the CPU (avx512_bf16/AMX) or GPU has it (faster; its "
                 "results differ slightly, and its features are cached apart)", group="engine")
 

@@ -9,11 +9,13 @@ Every engine maps a uint8 (N, 3, H, W) batch to float32 (N, sum of tap channels)
 from __future__ import annotations
 
 import sys
+from typing import get_args
 
 from transferlab.errors import BadInputError
+from transferlab.models.config import Backend, Precision
 
-BACKENDS = ("auto", "torch", "onnxruntime", "openvino")
-PRECISIONS = ("fp32", "bf16")
+BACKENDS = get_args(Backend)  # one list of names: the config's, which validates them
+PRECISIONS = get_args(Precision)
 # fastest first, as measured by benchmarks/bench_extract.py on a 2-core AVX-512 CPU (docs/fne.md)
 CPU_PREFERENCE = {"fp32": ("openvino", "onnxruntime", "torch"), "bf16": ("openvino", "torch")}
 BF16_ENGINES = ("torch", "openvino")  # ONNX Runtime's CPU provider has no bf16 convolutions
