@@ -103,6 +103,60 @@ def test_dry_run_json_lists_runs_and_writes_nothing(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def _choices(annotation) -> list:
+    """The values of the ``Literal`` in a field's type (``Literal[...]``, ``float | Literal["auto"]``)."""
+    import typing
+
+    if typing.get_origin(annotation) is typing.Literal:
+        return list(typing.get_args(annotation))
+    return [c for arg in typing.get_args(annotation) for c in _choices(arg)]
+
+
+def _another_value(cls, name: str, value):
+    """A valid value of field ``name`` other than ``value``, found from the value and the field's type."""
+    annotation = cls.model_fields[name].annotation
+    if name == "device":
+        return "cpu" if value != "cpu" else None
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, str) and _choices(annotation):
+        return next(c for c in _choices(annotation) if c != value)
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value / 2
+    if isinstance(value, tuple):
+        return tuple(v - 0.5 for v in value)
+    if isinstance(value, str):
+        return value + "-other"
+    if value is None:
+        return 3 if "int" in str(annotation) else "other"
+    raise AssertionError(f"no other value for {name}={value!r}: extend _another_value")
+
+
+def test_extraction_key_changes_with_every_extraction_field_and_no_other():
+    """Every option of an fne run, varied one at a time: the runs share one extraction exactly when the
+    option is not one of the extraction's (``EmbedConfig``) or is ``layers`` (the group extracts the union)."""
+    from transferlab.fne.config import EmbedConfig, FNEConfig
+    from transferlab.sweep.spec import CONTROLLED
+    from transferlab.sweep.tasks import extraction_key, make_tasks
+
+    base = {**TINY, "train_list": "train.txt", "test_list": "test.txt", "images": "images"}
+    config = FNEConfig(**base)
+    fields = [n for n in FNEConfig.model_fields if n not in CONTROLLED]
+    first = make_plan({"command": "fne", "base": base, "runs": [{}]}).runs[0]
+    changed = {n: make_plan({"command": "fne", "base": base, "runs": [{n: _another_value(FNEConfig, n, getattr(
+        config, n))}]}).runs[0] for n in fields}  # one plan each: a plan runs runtime-only variants once
+    assert all(run.config[n] != first.config[n] for n, run in changed.items())
+    extraction = set(EmbedConfig.model_fields) - {"layers"}
+    for name, run in changed.items():
+        assert (extraction_key(run) != extraction_key(first)) == (name in extraction), name
+    assert {"solver", "cv_folds", "C", "post"} <= set(fields) - extraction  # the probe's own options
+    shared = [r for n, r in changed.items() if n not in extraction]
+    tasks = make_tasks([first, *shared], "out", cwd=".")
+    assert len(tasks) == 1 and len(tasks[0].runs) == len(shared) + 1
+
+
 # -- real runs ------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_fne_sweep_local_pool_shares_extraction_isolates_failures_and_resumes(tmp_path, capsys):

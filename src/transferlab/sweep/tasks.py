@@ -12,11 +12,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from transferlab.fne.config import EmbedConfig, FNEConfig
 from transferlab.sweep.folders import LOGS
 from transferlab.sweep.spec import Run
 
-# FNE options that do not change the extracted features: runs differing only in these share one extraction
-PROBE_ONLY = frozenset({"layers", "post", "C", "thresholds", "max_iter", "compare"})
+# FNE options that do not change the extracted features: runs differing only in these share one extraction.
+# Read from the configs: every fne field that extraction (``embed``) does not have, plus ``layers``, whose
+# union is extracted once for the whole group.
+PROBE_ONLY = frozenset(FNEConfig.model_fields) - frozenset(EmbedConfig.model_fields) | {"layers"}
 
 
 @dataclass
@@ -48,24 +51,25 @@ def make_tasks(runs: list[Run], out: str | Path, cwd: str | None = None, complet
     ALL its members' layers (same cache key as the first time: the features come from the cache).
     """
     cwd = cwd or os.getcwd()
-
-    def group_key(run: Run) -> str:
-        return json.dumps({k: v for k, v in run.config.items() if k not in PROBE_ONLY}, sort_keys=True, default=str)
-
     groups: dict[str, list[Run]] = {}
     tasks: list[Task] = []
     for run in runs:
         if run.command == "fne":
-            groups.setdefault(group_key(run), []).append(run)
+            groups.setdefault(extraction_key(run), []).append(run)
         else:
             tasks.append(Task("finetune", [run.to_dict()], str(out), cwd, run.name))
     done: dict[str, list[Run]] = {}
     for run in complete:
         if run.command == "fne":
-            done.setdefault(group_key(run), []).append(run)
+            done.setdefault(extraction_key(run), []).append(run)
     fne = []
     for gkey, members in groups.items():
         label = members[0].name if len(members) == 1 else f"fne-shared-{members[0].key}-{len(members)}runs"
         fne.append(Task("fne", [r.to_dict() for r in members], str(out), cwd, label,
                         companions=[r.to_dict() for r in done.get(gkey, [])]))
     return fne + tasks
+
+
+def extraction_key(run: Run) -> str:
+    """What decides an FNE run's extracted features: runs with the same key share one extraction."""
+    return json.dumps({k: v for k, v in run.config.items() if k not in PROBE_ONLY}, sort_keys=True, default=str)
