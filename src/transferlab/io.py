@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -57,23 +56,6 @@ def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Build a directory under a temporary name and rename it into place on success."""
-    path = Path(path)
-    ensure_writable_dir(path.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
-        yield tmp
-        os.chmod(tmp, dir_mode())
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
 def read_yaml(path: str | Path, what: str):
     """The YAML document of a text file; one clear error when it is unreadable, not text, or not YAML.
 
@@ -106,11 +88,6 @@ def _umask() -> int:
 def file_mode() -> int:
     """The mode a new file gets under the current umask (0644 under 0022)."""
     return 0o666 & ~_umask()
-
-
-def dir_mode() -> int:
-    """The mode a new folder gets under the current umask (0755 under 0022)."""
-    return 0o777 & ~_umask()
 
 
 def ensure_writable_dir(path: str | Path) -> Path:

@@ -54,9 +54,6 @@ class DataOptions(Config):
                 "images": self.images}
 
 
-DATA_FIELDS = tuple(DataOptions.model_fields)
-
-
 def make_config(cls, config=None, data=None, options: dict[str, Any] | None = None):
     """(config, splits): the config from ``config`` and/or keyword ``options``; ``data`` may be a dataset
     source (name, folder, CSV) or an already loaded ``DataSplits``, whose loading options are recorded."""

@@ -1,15 +1,13 @@
-"""The typed config of the sweep capability: ``transferlab sweep`` (``transferlab report``'s is in
-``transferlab.report.config``, re-exported here)."""
+"""The typed config of the sweep capability: ``transferlab sweep`` (``transferlab report``'s is
+``transferlab.report.config``)."""
 from __future__ import annotations
 
 from typing import Literal
 
 from pydantic import field_validator
 
-from transferlab.report.config import ReportConfig  # noqa: F401 - its old home
 from transferlab.schema import Config, option
 
-EXECUTORS = ("local", "slurm", "submitit-local", "submitit-debug")
 DEFAULT_MAX_RUNS = 1000
 
 

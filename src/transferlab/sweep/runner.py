@@ -46,12 +46,6 @@ class SweepResult(Result):
             self._frame = pd.read_parquet(self.out / "results.parquet")
         return self._frame
 
-    def report(self) -> dict:
-        """Render report.md / report.html, the plots and each run's report (as ``transferlab report``)."""
-        from transferlab.report.render import report
-
-        return report(self.out)
-
     def to_dict(self) -> dict:
         return dict(self.summary)
 
