@@ -109,6 +109,29 @@ def test_two_writers_of_one_folder_the_second_fails_fast_and_the_first_stays_con
     assert not (out / ".transferlab.lock").exists()  # released
 
 
+def test_metrics_are_written_under_the_folders_lock(tmp_path):
+    """Inside the run it writes; after it, it takes the lock for the write (refused while another holds it)
+    and the manifest lists the new file."""
+    import fcntl
+
+    from transferlab.runs import LOCK, RunBusyError, RunFolder, write_metrics
+
+    folder = tmp_path / "run"
+    with RunFolder(folder, "fne", {"C": 1.0}) as run:
+        write_metrics(run.path, {"accuracy": 0.5})
+    assert json.loads((folder / "metrics.json").read_text()) == {"accuracy": 0.5}
+    assert manifest(folder)["status"] == "complete"
+    write_metrics(folder, {"accuracy": 0.75, "seconds": 1.0})
+    assert json.loads((folder / "metrics.json").read_text()) == {"accuracy": 0.75, "seconds": 1.0}
+    listed = {f["path"]: f["bytes"] for f in manifest(folder)["files"]}
+    assert listed["metrics.json"] == (folder / "metrics.json").stat().st_size and not (folder / LOCK).exists()
+    with open(folder / LOCK, "a+") as other:  # another writer holds the folder
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(RunBusyError):
+            write_metrics(folder, {"accuracy": 0.0})
+    assert json.loads((folder / "metrics.json").read_text())["accuracy"] == 0.75
+
+
 @pytest.mark.parametrize("umask, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750)])
 def test_created_files_honour_the_umask(small_folder, tmp_path, umask, file_mode, dir_mode):
     import transferlab as tl

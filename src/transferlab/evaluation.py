@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from transferlab import io as tio
+from transferlab.runs import write_metrics
 
 
 def classification_metrics(y_true, y_pred, classes: list[str]) -> dict:
@@ -48,7 +49,7 @@ def evaluation_report(out_dir: str | Path, y_true, y_pred, classes: list[str], p
                         "confusion": str(out / "confusion.png")}
     write_predictions(out / "predictions.csv", paths, y_true, y_pred, classes, scores)
     plot_confusion(out / "confusion.png", y_true, y_pred, classes, title or f"accuracy {metrics['accuracy']:.3f}")
-    tio.write_json(out / "metrics.json", metrics)
+    write_metrics(out, metrics)
     return metrics
 
 

@@ -4,6 +4,7 @@
   removes the old run's files; a non-empty folder that is not a run is never emptied.
 - An exclusive lock (``.transferlab.lock``, ``flock``, removed when the run ends): a second process
   writing to the same folder fails at once with a message naming the first.
+- ``metrics.json`` is written by ``write_metrics`` alone, atomically and under the folder's lock.
 - A manifest, ``run.json``: the command, its full config, package and library versions, the status
   (``running`` -> ``complete`` or ``failed``), start and end time and the files written.  ``predict``,
   ``probe``, ``report`` and the sweep read it, so a half-written folder is never taken for a
@@ -36,6 +37,8 @@ FORMAT = "transferlab-run/1"
 LEGACY_MARKERS = ("metrics.json", "config.yaml", "embed.json", "features-train.npz", "best.pt", "last.pt",
                   "sweep.json", "results.csv")
 LIBRARIES = ("torch", "torchvision", "timm", "scikit-learn", "numpy", "pydantic")
+METRICS = "metrics.json"
+_held: set[Path] = set()  # the run folders whose lock this process holds
 
 
 class RunBusyError(TransferlabError):
@@ -136,6 +139,23 @@ def update_manifest(folder: str | os.PathLike, **changes) -> None:
     tio.write_json(folder / MANIFEST, m)
 
 
+def write_metrics(folder: str | os.PathLike, metrics: dict) -> Path:
+    """Write ``folder/metrics.json`` atomically while holding the folder's lock.
+
+    Inside ``with RunFolder(folder, ...)`` (or ``locked``) in this process it just writes: the manifest
+    lists the file when the run ends.  Otherwise it takes the lock for the write (``RunBusyError`` when
+    another process holds it) and refreshes the manifest's file list.
+    """
+    folder = Path(folder)
+    if folder.resolve() in _held:
+        return tio.write_json(folder / METRICS, metrics)
+    m = read_manifest(folder)
+    with locked(folder, str((m or {}).get("command") or "metrics")):
+        path = tio.write_json(folder / METRICS, metrics)
+        update_manifest(folder)
+    return path
+
+
 def _describe(folder: Path) -> str:
     m = read_manifest(folder)
     if m:
@@ -199,9 +219,11 @@ class RunFolder:
         with contextlib.suppress(OSError):
             os.chmod(lock_path, tio.file_mode())
         self._lock = f
+        _held.add(self.path.resolve())
 
     def _release(self) -> None:
         if self._lock is not None:
+            _held.discard(self.path.resolve())
             with contextlib.suppress(OSError):
                 os.unlink(self.path / LOCK)  # while still holding it: a waiting process re-checks the inode
             with contextlib.suppress(OSError):

@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 
 from transferlab.errors import TransferlabError
+from transferlab.runs import write_metrics
 from transferlab.sweep.folders import is_complete, record_failure, run_folder, run_status
 from transferlab.sweep.spec import Run
 from transferlab.sweep.tasks import Task
@@ -183,15 +184,7 @@ def _fne_group(task: Task, out: Path) -> None:
             result = fne(splits, cfg, features=own, save_features=False)
             result.metrics["shared_extraction"] = {"runs": len(taps), "layers": len(shared_taps), "dim": shared.dim}
             result.metrics["seconds"] = round(time.perf_counter() - t0 + share, 3)
-            _rewrite_metrics(folders[r.name], result.metrics)
-
-
-def _rewrite_metrics(folder: Path, metrics: dict) -> None:
-    from transferlab import io as tio
-    from transferlab.runs import update_manifest
-
-    tio.write_json(folder / "metrics.json", metrics)
-    update_manifest(folder)
+            write_metrics(folders[r.name], result.metrics)
 
 
 def _fail_runs(runs, folders, exc, task, start, what: str) -> None:
