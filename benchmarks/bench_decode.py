@@ -130,7 +130,7 @@ def stages(paths: list[str], pre) -> dict:
 
 def pipeline(paths: list[str], pre, workers: int, rounds: int, batch_size: int) -> dict:
     """Images/s of each loader variant through ImageDataset + DataLoader, alternating rounds."""
-    from transferlab.data.datasets import ImageDataset, collate_skipping
+    from transferlab.data.image_dataset import ImageDataset, collate_skipping
     from transferlab.data.splits import Split
 
     split = Split(paths, np.zeros(len(paths), dtype=np.int64))

@@ -63,7 +63,8 @@ def pipeline_only_ips(splits, backbone, args) -> float:
     import numpy as np
     import torch
 
-    from transferlab.data.datasets import ImageDataset, SkippingLoader, Split, collate_skipping
+    from transferlab.data.image_dataset import ImageDataset, SkippingLoader, collate_skipping
+    from transferlab.data.splits import Split
     from transferlab.fne.extract import _lower_priority
     from transferlab.runtime import default_workers
 
@@ -149,7 +150,7 @@ def main() -> None:
 
     import torch
 
-    from transferlab.data.datasets import load_dataset
+    from transferlab.data.sources import load_dataset
     from transferlab.models.registry import create_backbone
 
     backbone = create_backbone(args.model)

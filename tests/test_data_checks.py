@@ -8,7 +8,8 @@ import torch
 from conftest import real_images
 from transferlab.data import checks
 from transferlab.data.checks import MIN_EVAL_PER_CLASS, MIN_TRAIN_PER_CLASS, check_split
-from transferlab.data.datasets import ImageDataset, collate_skipping, load_dataset
+from transferlab.data.image_dataset import ImageDataset, collate_skipping
+from transferlab.data.sources import load_dataset
 from transferlab.errors import DataError
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import HYMENOPTERA, SCENE15, real_images
-from transferlab.data.datasets import load_dataset
+from transferlab.data.sources import load_dataset
 from transferlab.errors import BadInputError, DataError
 
 
@@ -190,7 +190,7 @@ def test_stratified_split_equals_the_old_implementations(fraction, seed):
 
 
 def test_test_fraction_split_is_the_same_as_before(small_folder):
-    from transferlab.data.datasets import _list_class_dirs, _split
+    from transferlab.data.sources import _list_class_dirs, _split
 
     s = load_dataset(small_folder / "train", test_fraction=0.3, seed=5)
     by_class, _ = _list_class_dirs(small_folder / "train")

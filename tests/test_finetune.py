@@ -15,7 +15,7 @@ import torch
 
 from transferlab import runtime
 from transferlab.cli import main
-from transferlab.data.datasets import collate_skipping
+from transferlab.data.image_dataset import collate_skipping
 from transferlab.errors import BadInputError, DataError
 from transferlab.finetune import FinetuneConfig, checkpoint, inputs, loop, schedule
 from transferlab.finetune.model import FromCache, make_split, prepare_model, set_train_mode
@@ -152,7 +152,8 @@ def test_mlp_head_and_dropout():
                                           ("efficientnet_lite0", "all"), ("mobilenet_v2", "7"),
                                           ("mobilenet_v2", "all")])
 def test_cached_prefix_gives_the_full_models_logits(tiny, model, freeze):
-    from transferlab.data.datasets import ImageDataset, collate_skipping, load_dataset
+    from transferlab.data.image_dataset import ImageDataset, collate_skipping
+    from transferlab.data.sources import load_dataset
 
     torch.manual_seed(0)
     p = prepare_model(FinetuneConfig(data="x", model=model, freeze=freeze), 2)
@@ -200,7 +201,7 @@ def test_cache_is_off_with_augmentation(tiny, tmp_path):
 # decoded-image cache
 def _image_cache_dataset(data: Path, augment: str, size: int = 64, cache: bool = True, workers: int = 0,
                          tensors: bool = False):
-    from transferlab.data.datasets import load_dataset
+    from transferlab.data.sources import load_dataset
     from transferlab.data.images import open_image
     from transferlab.finetune.imagecache import ImageCache, plan
 

@@ -17,7 +17,7 @@ RUNTIMES = ["onnxruntime", "openvino"]
 @pytest.fixture(scope="module")
 def photos(small_folder):
     """Seven real photos (ants and bees, odd so that a batch of 4 leaves a short last batch)."""
-    from transferlab.data.datasets import load_dataset
+    from transferlab.data.sources import load_dataset
     from transferlab.data.splits import Split
 
     splits = load_dataset(small_folder)

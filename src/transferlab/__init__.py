@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
-    "load_dataset": "transferlab.data.datasets",
+    "load_dataset": "transferlab.data.sources",
     "create_backbone": "transferlab.models.registry",
     "classify": "transferlab.models.classify",
     "embed": "transferlab.fne.pipeline",

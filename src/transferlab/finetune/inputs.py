@@ -11,8 +11,9 @@ import os
 import torch
 
 from transferlab import runtime
-from transferlab.data.datasets import DataSplits, ImageDataset, SkippingLoader, collate_skipping
+from transferlab.data.image_dataset import ImageDataset, SkippingLoader, collate_skipping
 from transferlab.data.images import open_image
+from transferlab.data.sources import DataSplits
 from transferlab.data.splits import Split
 from transferlab.finetune.distributed import Dist
 from transferlab.finetune.prefix_cache import FeatureCache, build_cache

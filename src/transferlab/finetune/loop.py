@@ -22,7 +22,7 @@ from torch import nn
 
 from transferlab import io as tio
 from transferlab.data.checks import check_split
-from transferlab.data.datasets import load_dataset
+from transferlab.data.sources import load_dataset
 from transferlab.errors import BadInputError, DataError, TransferlabError
 from transferlab.finetune import schedule
 from transferlab.finetune.checkpoint import RunState, checkpoint_header, load_checkpoint, restore, save_epoch

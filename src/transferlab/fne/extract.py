@@ -15,7 +15,9 @@ import torch
 from tqdm.auto import tqdm
 
 from transferlab.data.config import DEFAULT_MAX_PIXELS
-from transferlab.data.datasets import DataSplits, ImageDataset, SkippingLoader, Split, collate_skipping
+from transferlab.data.image_dataset import ImageDataset, SkippingLoader, collate_skipping
+from transferlab.data.sources import DataSplits
+from transferlab.data.splits import Split
 from transferlab.errors import DataError
 from transferlab.fne.backends import candidate_engines, check_precision, numerics_key, open_engine
 from transferlab.fne.config import EmbedConfig

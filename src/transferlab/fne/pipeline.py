@@ -21,7 +21,7 @@ def load_data(config, splits=None):
     """The dataset of ``config`` (or the one given), as ``DataSplits``."""
     if splits is not None:
         return splits
-    from transferlab.data.datasets import load_dataset
+    from transferlab.data.sources import load_dataset
 
     return load_dataset(**config.dataset_options())
 

@@ -16,7 +16,7 @@ def _open(path: str, base: Path | None):
     from transferlab.data.images import open_image
 
     if path.startswith("fashion-mnist:"):
-        from transferlab.data.datasets import FashionMnistLoader
+        from transferlab.data.sources import FashionMnistLoader
 
         return FashionMnistLoader()(path)
     p = Path(path)

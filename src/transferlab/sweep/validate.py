@@ -61,7 +61,7 @@ def check_plan(plan: Plan, cwd: str | os.PathLike | None = None, local: bool = T
 
 
 def _check_data(runs: list[Run], cwd: str) -> list[str]:
-    from transferlab.data.datasets import load_dataset
+    from transferlab.data.sources import load_dataset
 
     fields = ("data", "train_list", "test_list", "images", "test_fraction", "seed", "per_class")
     groups: dict[str, list[Run]] = defaultdict(list)

@@ -1,44 +1,37 @@
-"""Image datasets as (train, test) splits with ONE class list, taken from train.
+"""Image datasets as (train, test) splits with ONE class list, taken from train: ``load_dataset``.
 
-Sources (``load_dataset``):
+Sources:
 - ``fashion-mnist``: built in (``per_class`` for a balanced, seeded subset of train and of test);
 - a folder with ``train/`` and ``val/`` or ``test/``, each holding one sub-folder per class;
 - a folder of class sub-folders, split with a stratified, seeded ``test_fraction``;
 - MIT67-style lists: ``train_list``/``test_list`` files of ``class/file.jpg`` lines under ``images``;
-- a CSV with path and label columns found by header name (``PATH_COLUMNS``, ``LABEL_COLUMNS``; optional
-  ``split`` column with train/val/test, otherwise ``test_fraction``), or headerless ``path,label[,split]``
-  rows; the delimiter is detected.
+- a CSV with path and label columns (read by ``data.csv_lists``; optional ``split`` column with
+  train/val/test, otherwise ``test_fraction``).
 
 ``per_class``: a balanced, seeded subset of train (``data.splits``). A class seen in test but not in
 train is an error; hidden files (``.DS_Store``) and files whose extension is not an image's
 (``NOT_IMAGE_EXTENSIONS``) are ignored and listed; files that cannot be decoded are found at load time
-(``ImageDataset``) and reported; ``data.checks`` is the per-class check of what was read.
+(``data.image_dataset``) and reported; ``data.checks`` is the per-class check of what was read.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import os
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 from PIL import Image
 
 from transferlab.data import fashion_mnist
-from transferlab.data.images import DEFAULT_MAX_PIXELS, BadImage, open_image
+from transferlab.data.config import FASHION_MNIST
+from transferlab.data.csv_lists import read_csv_list
+from transferlab.data.images import DEFAULT_MAX_PIXELS, open_image
 from transferlab.data.splits import Split, balanced_subset, stratified_split
 from transferlab.errors import BadInputError, DataError
 
-__all__ = ["Split", "DataSplits", "load_dataset", "ImageDataset", "collate_skipping", "SkippingLoader",
-           "NOT_IMAGE_EXTENSIONS", "NOT_AN_IMAGE", "HIDDEN_FILE", "FASHION_MNIST"]
-
-FASHION_MNIST = "fashion-mnist"
 SPLIT_NAMES = ("val", "test")
 HIDDEN_FILE = "hidden file"
 NOT_AN_IMAGE = "not an image (by extension)"
@@ -288,133 +281,10 @@ def _from_lists(train_list: str, test_list: str, images: str | None) -> DataSpli
     return DataSplits(Path(train_list).stem, classes, splits["train"], splits["test"], "lists", ignored)
 
 
-# CSV columns are found by their header name (any case; spaces and dashes count as underscores).
-PATH_COLUMNS = ("path", "file", "filename", "file_name", "filepath", "file_path", "image", "image_path",
-                "img", "img_path")
-LABEL_COLUMNS = ("label", "class", "category", "class_name", "label_name")
-SPLIT_COLUMNS = ("split",)
-CSV_DELIMITERS = ",;\t|"
-_SNIFF_CHARS = 64 * 1024
-_PATHLIKE = re.compile(r"[/\\]|\.[A-Za-z0-9]{1,5}$")
-
-
-def _column_name(cell: str) -> str:
-    return re.sub(r"[\s\-]+", "_", cell.strip().lower())
-
-
-def _header_columns(cells: list[str]) -> tuple[bool, bool, bool]:
-    names = {_column_name(c) for c in cells}
-    return bool(names & set(PATH_COLUMNS)), bool(names & set(LABEL_COLUMNS)), bool(names & set(SPLIT_COLUMNS))
-
-
-def _csv_delimiter(text: str) -> str:
-    """The delimiter: the one that splits a header line into known column names, else what
-    ``csv.Sniffer`` detects among ``CSV_DELIMITERS`` (and that occurs in the first line), else a comma."""
-    sample = text[:_SNIFF_CHARS]
-    if len(text) > _SNIFF_CHARS and "\n" in sample:
-        sample = sample[: sample.rindex("\n")]
-    lines = [line for line in sample.splitlines() if line.strip()]
-    first = lines[0] if lines else ""
-    for d in CSV_DELIMITERS:
-        cells = next(csv.reader([first], delimiter=d), [])
-        if len(cells) > 1 and sum(_header_columns(cells)) >= 2:
-            return d
-    try:
-        d = csv.Sniffer().sniff("\n".join(lines[:100]), delimiters=CSV_DELIMITERS).delimiter
-        if d in first:
-            return d
-    except csv.Error:
-        pass
-    return next((d for d in CSV_DELIMITERS if d in first), ",")
-
-
-def _csv_records(text: str, delimiter: str):
-    """``(line number, cells)`` of every non-blank record; the number is the record's first line in the file."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    line = 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise DataError(f"line {reader.line_num}: {exc}") from None
-        if any(c.strip() for c in row):
-            yield line, row
-        line = reader.line_num + 1
-
-
-def _csv_columns(path: Path, line: int, cells: list[str]) -> tuple[int, int, int | None]:
-    """(path, label, split) column indices from a header row, or a clear error."""
-    names = [_column_name(c) for c in cells]
-    found = ", ".join(repr(c.strip()) for c in cells)
-    picked, missing, doubled = {}, [], []
-    for what, accepted in (("path", PATH_COLUMNS), ("label", LABEL_COLUMNS), ("split", SPLIT_COLUMNS)):
-        hits = [i for i, n in enumerate(names) if n in accepted]
-        if len(hits) > 1:
-            doubled.append(f"{len(hits)} {what} columns ({', '.join(repr(cells[i].strip()) for i in hits)})")
-        elif not hits and what != "split":
-            missing.append(what)
-        picked[what] = hits[0] if hits else None
-    if doubled:
-        raise DataError(f"{path}:{line}: the header row has {' and '.join(doubled)}; keep one of each")
-    if missing:
-        accepted = "; ".join(f"{what}: {', '.join(choices)}" for what, choices in
-                             (("path", PATH_COLUMNS), ("label", LABEL_COLUMNS), ("split (optional)", SPLIT_COLUMNS)))
-        raise DataError(f"{path}:{line}: the header row names no {' and no '.join(missing)} column (columns found: "
-                        f"{found}); accepted column names (any case) are {accepted}. A file without a header has "
-                        "rows of path,label[,split]")
-    return picked["path"], picked["label"], picked["split"]
-
-
-def _read_csv(path: Path) -> tuple[list[tuple[int, str, str, str]], bool, str]:
-    """``([(line, path, label, split), ...], has split column, description of the columns)``.
-
-    The first row is a header when it names a path and a label column (``PATH_COLUMNS``, ``LABEL_COLUMNS``,
-    optional ``SPLIT_COLUMNS``), or when its first cell does not look like a file (no path separator, no
-    extension, no such file): a header with unknown names is then an error listing them, never an image.
-    Otherwise the file has no header and its rows are path,label[,split]. Line numbers are the file's.
-    """
-    try:
-        text = path.read_text(encoding="utf-8-sig", errors="replace")  # -sig: Excel's byte-order mark
-    except OSError as exc:
-        raise BadInputError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    delimiter = _csv_delimiter(text)
-    try:
-        records = list(_csv_records(text, delimiter))
-    except DataError as exc:
-        raise DataError(f"{path}:{str(exc).removeprefix('line ')}") from None
-    if not records:
-        raise DataError(f"{path}: no rows")
-    line, first = records[0]
-    has_path, has_label, _ = _header_columns(first)
-    cell = first[0].strip()
-    looks_like_data = bool(_PATHLIKE.search(cell)) or bool(cell and (path.parent / cell).is_file())
-    if (has_path and has_label) or not looks_like_data:
-        pi, li, si = _csv_columns(path, line, first)
-        records = records[1:]
-        columns = f"{first[pi].strip()!r} and {first[li].strip()!r} columns"
-    else:
-        pi, li, si = 0, 1, (2 if len(first) > 2 else None)
-        columns = "path,label" + (",split" if si is not None else "") + " rows"
-    if not records:
-        raise DataError(f"{path}: no rows after the header")
-    shown = "\t" if delimiter == "\t" else delimiter
-    entries = []
-    for n, row in records:
-        if len(row) <= max(pi, li) or not row[pi].strip() or not row[li].strip():
-            raise DataError(f"{path}:{n}: expected {columns} separated by {shown!r}, got {shown.join(row)!r}")
-        split = row[si].strip().lower() if si is not None and len(row) > si else ""
-        if si is not None and split not in ("train", "test", "val"):
-            raise DataError(f"{path}:{n}: split must be train, val or test, got {split!r}")
-        entries.append((n, row[pi].strip(), row[li].strip(), "test" if split == "val" else split))
-    return entries, si is not None, columns
-
-
 def _from_csv(path: Path, test_fraction: float, seed: int) -> DataSplits:
     if not path.is_file():
         raise BadInputError(f"CSV file not found: {path}")
-    rows, has_split, _ = _read_csv(path)
+    rows, has_split, _ = read_csv_list(path)
     entries = []
     for _, p, label, split in rows:
         p = Path(p)
@@ -439,59 +309,3 @@ def _from_csv(path: Path, test_fraction: float, seed: int) -> DataSplits:
     splits = DataSplits(path.stem, classes, train, test, f"csv(test_fraction={test_fraction})")
     splits.fingerprint_extra = f"test_fraction={test_fraction},seed={seed}"
     return splits
-
-
-class ImageDataset(torch.utils.data.Dataset):
-    """A split as a torch Dataset of ``(tensor, label, index, "")``; bad files give ``(None, label, index, reason)``.
-
-    Use with ``collate_skipping`` so a bad file is dropped from its batch and reported, never zero-filled.
-    With ``strict=True`` iterate through ``SkippingLoader``, which turns the first bad file into ``DataError``.
-    """
-
-    def __init__(self, split: Split, transform, loader: Callable = open_image, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 draft: int | None = None, strict: bool = False):
-        self.split, self.transform, self.loader = split, transform, loader
-        self.max_pixels, self.draft, self.strict = max_pixels, draft, strict
-
-    def __len__(self) -> int:
-        return len(self.split)
-
-    def __getitem__(self, i: int):
-        path, label = self.split.paths[i], int(self.split.labels[i])
-        try:
-            image = self.loader(path, max_pixels=self.max_pixels, draft=self.draft)
-        except BadImage as exc:
-            return None, label, i, exc.reason  # strict mode raises in the main process (SkippingLoader)
-        return self.transform(image), label, i, ""
-
-
-def collate_skipping(batch):
-    """Stack the good samples; return ``(images or None, labels, indices, [(index, reason), ...])``."""
-    good = [b for b in batch if b[0] is not None]
-    bad = [(b[2], b[3]) for b in batch if b[0] is None]
-    images = torch.stack([b[0] for b in good]) if good else None
-    labels = torch.tensor([b[1] for b in good], dtype=torch.long)
-    index = torch.tensor([b[2] for b in good], dtype=torch.long)
-    return images, labels, index, bad
-
-
-class SkippingLoader:
-    """A DataLoader of ``collate_skipping`` batches; with ``dataset.strict`` the first bad file raises
-    ``DataError`` here, in the main process (raised in a worker it would arrive wrapped in a traceback)."""
-
-    def __init__(self, loader: torch.utils.data.DataLoader):
-        self.loader = loader
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __getattr__(self, name):
-        return getattr(self.loader, name)
-
-    def __iter__(self):
-        dataset = self.loader.dataset
-        for batch in self.loader:
-            if dataset.strict and batch[3]:
-                i, reason = batch[3][0]
-                raise DataError(f"bad image (--strict): {dataset.split.paths[i]}: {reason}")
-            yield batch
