@@ -15,6 +15,7 @@ import base64
 import html
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 from transferlab import io as tio
 from transferlab.sweep.folders import read_metrics
@@ -203,102 +204,144 @@ def render_report(out: str | Path, run_reports: dict[str, str] | None = None) ->
     return info
 
 
+class Section(NamedTuple):
+    """One part of the page: a title, a table (or none), a plot (or none) and a note."""
+
+    title: str
+    header: list[str]
+    rows: list[list] | None
+    plot: Path | None
+    note: str
+
+
 def _render(out: Path, plan, run_reports: dict[str, str]) -> dict:
     table = write_results(out, plan)
     df = table["frame"]
     rows = df.astype(object).where(df.notna(), None).to_dict("records") if len(df) else []
     counts = {s: sum(r["status"] == s for r in rows) for s in ("done", "failed", "missing")}
-    sections: list[tuple[str, list[str], list[list] | None, Path | None, str]] = []  # title, header, rows, plot, note
+    sections: list[Section] = []
     plots: list[str] = []
     text: list[str] = []
-
-    ys = yosinski_points(rows, plan.columns)
-    if ys:
-        xlabel, lines = ys
-        plot = plot_yosinski(xlabel, lines, out / "yosinski.png", f"{plan.name}: accuracy vs {xlabel[3:]}")
-        plots.append(str(plot))
-        ks = sorted({p[0] for pts in lines.values() for p in pts})
-        header = [xlabel.split(":")[0]] + list(lines)
-        trows = []
-        for k in ks:
-            trows.append([k] + [_fmt(next((p[1] for p in pts if p[0] == k), None)) for pts in lines.values()])
-        sections.append(("Transferability (Yosinski curve)", header, trows, plot,
-                         f"x: {xlabel}; one line per setting; accuracy on the evaluation split."))
-        text.append(f"Yosinski curve: {len(lines)} line(s) over K = {ks[0]}..{ks[-1]} -> {plot}")
-
-    order = [str(r.options.get("layers", "all")) for r in plan.runs if r.command == "fne"]
-    ft = fne_table(rows, plan.columns, order)
-    if ft:
-        plot = plot_fne(ft, out / "fne_layers.png", f"{plan.name}: accuracy per layer setting")
-        plots.append(str(plot))
-        several = len({t["setting"] for t in ft}) > 1
-        header = (["setting"] if several else []) + ["layers", "features", "accuracy", "vs full embedding", "status"]
-        trows = [([t["setting"]] if several else []) + [t["layers"], "" if t["dim"] is None else int(t["dim"]),
-                                                        _fmt(t["accuracy"]), _fmt(t["vs_full"], signed=True), t["status"]]
-                 for t in ft]
-        note = ("'vs full embedding' = accuracy minus that of layers=all with the same other options"
-                if any(t["vs_full"] is not None for t in ft) else
-                "add layers: all to the grid to compare with the full embedding")
-        sections.append(("FNE: accuracy per tapped-layer setting vs the full embedding", header, trows, plot, note))
-        text.append("FNE layer table:")
-        text += [f"  {t['layers']:<28} {_fmt(t['accuracy'])}  {_fmt(t['vs_full'], signed=True)}  {t['setting']}" for t in ft]
-    for r in rows:  # per-layer tables of compare: true runs
-        m = read_metrics(Path(r["folder"])) if r["status"] == "done" and r.get("command", "fne") == "fne" else None
-        if m and m.get("compare"):
-            comp = m["compare"]
-            png = Path(r["folder"]) / "compare.png"
-            sections.append((f"Per tapped layer vs full embedding: {r['run']}", ["layer", "features", "accuracy"],
-                             [[c["layer"], c["dim"], _fmt(c["accuracy"])] for c in comp],
-                             png if png.is_file() else None, "each tapped layer probed alone, then all together"))
-
+    for part in (_yosinski_section(out, plan, rows), _fne_section(out, plan, rows)):
+        if part:
+            section, lines = part
+            sections.append(section)
+            plots.append(str(section.plot))
+            text += lines
+    sections += _compare_sections(rows)
     acc_plot = plot_accuracy(rows, out / "accuracy.png", f"{plan.name}: accuracy per run")
     if acc_plot:
         plots.append(str(acc_plot))
+    sections.append(_all_runs_section(plan, rows, acc_plot, table))
+    failed = [r for r in rows if r["status"] == "failed"]
+    md_path = tio.write_text(out / "report.md", _markdown(out, plan, rows, counts, sections, run_reports, failed))
+    html_path = tio.write_text(out / "report.html", _html(plan, rows, counts, sections, run_reports, failed))
+    return {"name": plan.name, "n_runs": len(rows), **counts, "markdown": str(md_path), "html": str(html_path),
+            "plots": plots, "results_csv": table["csv"], "results_parquet": table["parquet"], "text": text}
+
+
+def _yosinski_section(out: Path, plan, rows: list[dict]) -> tuple[Section, list[str]] | None:
+    ys = yosinski_points(rows, plan.columns)
+    if not ys:
+        return None
+    xlabel, lines = ys
+    plot = plot_yosinski(xlabel, lines, out / "yosinski.png", f"{plan.name}: accuracy vs {xlabel[3:]}")
+    ks = sorted({p[0] for pts in lines.values() for p in pts})
+    header = [xlabel.split(":")[0]] + list(lines)
+    trows = [[k] + [_fmt(next((p[1] for p in pts if p[0] == k), None)) for pts in lines.values()] for k in ks]
+    section = Section("Transferability (Yosinski curve)", header, trows, plot,
+                      f"x: {xlabel}; one line per setting; accuracy on the evaluation split.")
+    return section, [f"Yosinski curve: {len(lines)} line(s) over K = {ks[0]}..{ks[-1]} -> {plot}"]
+
+
+def _fne_section(out: Path, plan, rows: list[dict]) -> tuple[Section, list[str]] | None:
+    order = [str(r.options.get("layers", "all")) for r in plan.runs if r.command == "fne"]
+    ft = fne_table(rows, plan.columns, order)
+    if not ft:
+        return None
+    plot = plot_fne(ft, out / "fne_layers.png", f"{plan.name}: accuracy per layer setting")
+    several = len({t["setting"] for t in ft}) > 1
+    header = (["setting"] if several else []) + ["layers", "features", "accuracy", "vs full embedding", "status"]
+    trows = [([t["setting"]] if several else []) + [t["layers"], "" if t["dim"] is None else int(t["dim"]),
+                                                    _fmt(t["accuracy"]), _fmt(t["vs_full"], signed=True), t["status"]]
+             for t in ft]
+    note = ("'vs full embedding' = accuracy minus that of layers=all with the same other options"
+            if any(t["vs_full"] is not None for t in ft) else
+            "add layers: all to the grid to compare with the full embedding")
+    section = Section("FNE: accuracy per tapped-layer setting vs the full embedding", header, trows, plot, note)
+    lines = ["FNE layer table:"]
+    lines += [f"  {t['layers']:<28} {_fmt(t['accuracy'])}  {_fmt(t['vs_full'], signed=True)}  {t['setting']}"
+              for t in ft]
+    return section, lines
+
+
+def _compare_sections(rows: list[dict]) -> list[Section]:
+    """The per-layer tables of the ``compare: true`` runs."""
+    sections = []
+    for r in rows:
+        m = read_metrics(Path(r["folder"])) if r["status"] == "done" and r.get("command", "fne") == "fne" else None
+        if m and m.get("compare"):
+            png = Path(r["folder"]) / "compare.png"
+            sections.append(Section(f"Per tapped layer vs full embedding: {r['run']}", ["layer", "features", "accuracy"],
+                                    [[c["layer"], c["dim"], _fmt(c["accuracy"])] for c in m["compare"]],
+                                    png if png.is_file() else None, "each tapped layer probed alone, then all together"))
+    return sections
+
+
+def _all_runs_section(plan, rows: list[dict], acc_plot: Path | None, table: dict) -> Section:
     cols = ["run", *plan.columns, "accuracy", "mean_class_accuracy", "seconds", "status", "error"]
     res_rows = [[_fmt(r.get(c), 1 if c == "seconds" else 4) if isinstance(r.get(c), float)
                  else ("" if r.get(c) is None else r.get(c)) for c in cols] for r in rows]
-    sections.append(("All runs", cols, res_rows, acc_plot,
-                     f"the same table with more columns: {table['csv']}, {table['parquet']}"))
-    failed = [r for r in rows if r["status"] == "failed"]
+    return Section("All runs", cols, res_rows, acc_plot,
+                   f"the same table with more columns: {table['csv']}, {table['parquet']}")
 
+
+def _markdown(out: Path, plan, rows, counts, sections: list[Section], run_reports, failed) -> str:
     md = [f"# Sweep report: {plan.name}", "",
           f"{len(rows)} runs: {counts['done']} done, {counts['failed']} failed, {counts['missing']} missing. "
           f"Spec: `{plan.source or 'sweep.json'}`. Rerun `transferlab sweep SPEC --out {out}` to complete missing "
           "or failed runs.", ""]
-    body = [f"<h1>Sweep report: {html.escape(plan.name)}</h1>",
-            f"<p>{len(rows)} runs: {counts['done']} done, {counts['failed']} failed, {counts['missing']} missing.</p>"]
     for title, header, trows, plot, note in sections:
         md += [f"## {title}", ""]
-        body.append(f"<h2>{html.escape(title)}</h2>")
         if plot is not None:
             rel = Path(plot).resolve().relative_to(out.resolve()) if out.resolve() in Path(plot).resolve().parents \
                 else Path(plot)
             md += [f"![{title}]({rel.as_posix()})", ""]
+        if trows is not None:
+            md += _md_table(header, trows) + [""]
+        if note:
+            md += [f"_{note}_", ""]
+    if run_reports:
+        md += ["## Each run's report", ""] + [f"- [{name}]({rel})" for name, rel in run_reports.items()] + [""]
+    if failed:
+        md += ["## Failed runs", ""]
+        md += [f"- `{r['run']}`: {r['error']} (traceback: `{Path(r['folder']) / 'traceback.txt'}`)" for r in failed]
+        md.append("")
+    return "\n".join(md) + "\n"
+
+
+def _html(plan, rows, counts, sections: list[Section], run_reports, failed) -> str:
+    """The same page as one self-contained HTML file (the plots embedded)."""
+    body = [f"<h1>Sweep report: {html.escape(plan.name)}</h1>",
+            f"<p>{len(rows)} runs: {counts['done']} done, {counts['failed']} failed, {counts['missing']} missing.</p>"]
+    for title, header, trows, plot, note in sections:
+        body.append(f"<h2>{html.escape(title)}</h2>")
+        if plot is not None:
             data = base64.b64encode(Path(plot).read_bytes()).decode()
             body.append(f'<img alt="{html.escape(title)}" src="data:image/png;base64,{data}">')
         if trows is not None:
-            md += _md_table(header, trows) + [""]
             body.append(_html_table(header, trows))
         if note:
-            md += [f"_{note}_", ""]
             body.append(f"<p><em>{html.escape(note)}</em></p>")
     if run_reports:
-        md += ["## Each run's report", ""] + [f"- [{name}]({rel})" for name, rel in run_reports.items()] + [""]
         body.append("<h2>Each run's report</h2><ul>" + "".join(
             f"<li><a href='{html.escape(rel)}'>{html.escape(name)}</a></li>" for name, rel in run_reports.items())
             + "</ul>")
     if failed:
-        md += ["## Failed runs", ""]
         body.append("<h2>Failed runs</h2>")
-        for r in failed:
-            md += [f"- `{r['run']}`: {r['error']} (traceback: `{Path(r['folder']) / 'traceback.txt'}`)"]
-            body.append(f"<p><code>{html.escape(r['run'])}</code>: {html.escape(str(r['error']))}</p>")
-        md.append("")
+        body += [f"<p><code>{html.escape(r['run'])}</code>: {html.escape(str(r['error']))}</p>" for r in failed]
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
              "table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;"
              "text-align:left}th{background:#f3f3f3}img{max-width:100%}")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(plan.name)}</title>"
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(plan.name)}</title>"
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
-    md_path, html_path = tio.write_text(out / "report.md", "\n".join(md) + "\n"), tio.write_text(out / "report.html", page)
-    return {"name": plan.name, "n_runs": len(rows), **counts, "markdown": str(md_path), "html": str(html_path),
-            "plots": plots, "results_csv": table["csv"], "results_parquet": table["parquet"], "text": text}
