@@ -6,6 +6,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from transferlab import io as tio
 from transferlab.errors import BadInputError
@@ -15,7 +16,7 @@ from transferlab.sweep.config import SweepConfig
 from transferlab.sweep.folders import read_error, read_metrics, run_folder, run_status
 from transferlab.sweep.results import PLAN_FILE, write_results
 from transferlab.sweep.spec import Plan, plan_from_file
-from transferlab.sweep.tasks import make_tasks
+from transferlab.sweep.tasks import Task, make_tasks
 from transferlab.sweep.validate import check_plan
 
 
@@ -65,20 +66,7 @@ def sweep(spec: str | os.PathLike | dict | Plan | None = None, out: str | os.Pat
     The whole grid is checked first (every option by the commands' configs, then data, models, layer
     names and block counts), so a bad value anywhere stops the sweep before any run starts.
     """
-    if isinstance(spec, dict):
-        from transferlab.sweep.spec import make_plan
-
-        spec = make_plan(dict(spec), default_name=str(spec.get("name") or "sweep"))
-    if spec is not None and not isinstance(spec, Plan):
-        options["spec"] = str(spec)
-    if out is not None:
-        options["out"] = str(out)
-    plan = spec if isinstance(spec, Plan) else None
-    if plan is not None:
-        options.setdefault("spec", plan.source or "<a spec given in Python>")
-    config = config.replace(**options) if config is not None else SweepConfig(**options)
-    log = _log(config)
-    plan = plan or plan_from_file(config.spec)
+    plan, config = _plan_and_config(spec, out, config, options)
     out = Path(config.out)
     status = {r.name: run_status(run_folder(out, r), r) for r in plan.runs}
     pending = [r for r in plan.runs if status[r.name] != "done"]
@@ -102,47 +90,14 @@ def sweep(spec: str | os.PathLike | dict | Plan | None = None, out: str | os.Pat
     start = time.perf_counter()
     with RunFolder(out, "sweep", config, overwrite=config.overwrite, reuse=True,
                    extra={"plan": {"name": plan.name, "runs": len(plan.runs)}}) as folder:
-        tio.write_json(out / PLAN_FILE, {**plan.to_dict(), "cwd": os.getcwd(),
-                                         "updated": time.strftime("%Y-%m-%d %H:%M:%S")})
-        if plan.source and Path(plan.source).is_file():
-            tio.write_text(out / "spec.yaml", Path(plan.source).read_text(encoding="utf-8"))
-        elif plan.spec:
-            import yaml
-
-            tio.write_text(out / "spec.yaml", yaml.safe_dump(plan.spec, sort_keys=False))
+        _write_plan(out, plan)
         tasks = make_tasks(pending, out, complete=[r for r in plan.runs if status[r.name] == "done"])
-        log(f"sweep {plan.name}: {len(plan.runs)} runs, {complete} already complete, {len(pending)} to run "
-            f"in {len(tasks)} task(s) ({config.executor})")
-        finished = [complete]
-
-        def on_done(task):
-            for r in task.run_objects:
-                finished[0] += 1
-                run_dir = run_folder(out, r)
-                st = run_status(run_dir, r)
-                tail = ""
-                if st == "done":
-                    tail = f"accuracy {(read_metrics(run_dir) or {}).get('accuracy', float('nan')):.4f}"
-                elif st == "failed":
-                    tail = (read_error(run_dir) or {}).get("error", "")
-                log(f"[{finished[0]}/{len(plan.runs)}] {st:7s} {r.name}  {tail}")
-
-        job_ids = []
-        if config.executor == "local":
-            from transferlab.sweep.executors import run_local
-
-            run_local(tasks, config.workers, on_done)
-        else:
-            from transferlab.sweep.executors import run_submitit
-
-            cluster = {"slurm": "slurm", "submitit-local": "local", "submitit-debug": "debug"}[config.executor]
-            job_ids = run_submitit(tasks, out, cluster, config.slurm(), on_done)
+        _log(config)(f"sweep {plan.name}: {len(plan.runs)} runs, {complete} already complete, {len(pending)} to run "
+                     f"in {len(tasks)} task(s) ({config.executor})")
+        job_ids = _execute(tasks, out, config, _progress(out, plan, config, complete))
         table = write_results(out, plan)
         df = table["frame"]
-        counts = df["status"].value_counts().to_dict() if len(df) else {}
-        summary.update({"done": int(counts.get("done", 0)), "failed": int(counts.get("failed", 0)),
-                        "missing": int(counts.get("missing", 0)), "seconds": round(time.perf_counter() - start, 2),
-                        "results_csv": table["csv"], "results_parquet": table["parquet"]})
+        summary.update(_outcome(df, table, start))
         if job_ids:
             summary["job_ids"] = job_ids
         summary["runs"] = [{k: _plain(row.get(k)) for k in ("run", "status", "accuracy", "mean_class_accuracy",
@@ -151,6 +106,75 @@ def sweep(spec: str | os.PathLike | dict | Plan | None = None, out: str | os.Pat
     kinds = [(read_error(run_folder(out, r)) or {}).get("kind") for r in plan.runs
              if run_status(run_folder(out, r), r) == "failed"]
     return SweepResult(summary, out, failures_are_user_errors=all(k == "user error" for k in kinds), _frame=df)
+
+
+def _plan_and_config(spec, out, config: SweepConfig | None, options: dict) -> tuple[Plan, SweepConfig]:
+    """The plan (from a file, a mapping or a ``Plan``) and the sweep's config, with ``spec``/``out`` in it."""
+    if isinstance(spec, dict):
+        from transferlab.sweep.spec import make_plan
+
+        spec = make_plan(dict(spec), default_name=str(spec.get("name") or "sweep"))
+    if spec is not None and not isinstance(spec, Plan):
+        options["spec"] = str(spec)
+    if out is not None:
+        options["out"] = str(out)
+    plan = spec if isinstance(spec, Plan) else None
+    if plan is not None:
+        options.setdefault("spec", plan.source or "<a spec given in Python>")
+    config = config.replace(**options) if config is not None else SweepConfig(**options)
+    return plan or plan_from_file(config.spec), config
+
+
+def _write_plan(out: Path, plan: Plan) -> None:
+    """``sweep.json`` (the plan, where it was started) and ``spec.yaml`` (the spec as given)."""
+    tio.write_json(out / PLAN_FILE, {**plan.to_dict(), "cwd": os.getcwd(),
+                                     "updated": time.strftime("%Y-%m-%d %H:%M:%S")})
+    if plan.source and Path(plan.source).is_file():
+        tio.write_text(out / "spec.yaml", Path(plan.source).read_text(encoding="utf-8"))
+    elif plan.spec:
+        import yaml
+
+        tio.write_text(out / "spec.yaml", yaml.safe_dump(plan.spec, sort_keys=False))
+
+
+def _progress(out: Path, plan: Plan, config: SweepConfig, complete: int) -> Callable[[Task], None]:
+    """The executors' callback: one line per finished run, with its accuracy or its error."""
+    log = _log(config)
+    finished = [complete]
+
+    def on_done(task: Task) -> None:
+        for r in task.run_objects:
+            finished[0] += 1
+            run_dir = run_folder(out, r)
+            st = run_status(run_dir, r)
+            tail = ""
+            if st == "done":
+                tail = f"accuracy {(read_metrics(run_dir) or {}).get('accuracy', float('nan')):.4f}"
+            elif st == "failed":
+                tail = (read_error(run_dir) or {}).get("error", "")
+            log(f"[{finished[0]}/{len(plan.runs)}] {st:7s} {r.name}  {tail}")
+
+    return on_done
+
+
+def _execute(tasks: list[Task], out: Path, config: SweepConfig, on_done: Callable[[Task], None]) -> list[str]:
+    """Run the tasks on the configured executor; the Slurm/submitit job ids (none for the local pool)."""
+    if config.executor == "local":
+        from transferlab.sweep.executors import run_local
+
+        run_local(tasks, config.workers, on_done)
+        return []
+    from transferlab.sweep.executors import run_submitit
+
+    cluster = {"slurm": "slurm", "submitit-local": "local", "submitit-debug": "debug"}[config.executor]
+    return run_submitit(tasks, out, cluster, config.slurm(), on_done)
+
+
+def _outcome(df, table: dict, start: float) -> dict:
+    counts = df["status"].value_counts().to_dict() if len(df) else {}
+    return {"done": int(counts.get("done", 0)), "failed": int(counts.get("failed", 0)),
+            "missing": int(counts.get("missing", 0)), "seconds": round(time.perf_counter() - start, 2),
+            "results_csv": table["csv"], "results_parquet": table["parquet"]}
 
 
 def _plain(v):

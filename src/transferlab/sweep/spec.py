@@ -32,6 +32,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from transferlab.data.config import FASHION_MNIST
 from transferlab.errors import BadInputError
 from transferlab.schema import Config, ConfigError
 
@@ -143,22 +144,7 @@ def make_plan(spec: dict, default_name: str = "sweep") -> Plan:
     base = spec.get("base") or {}
     if not isinstance(base, dict):
         raise BadInputError("sweep spec: base must be a mapping of option: value")
-    points: list[tuple[str, dict]] = []  # (where, entry)
-    grid = spec.get("grid")
-    if grid is not None:
-        grids = grid if isinstance(grid, list) else [grid]
-        for i, g in enumerate(grids):
-            where = "grid" if len(grids) == 1 else f"grid[{i}]"
-            points += [(where, p) for p in _expand_grid(g, where)]
-    runs = spec.get("runs")
-    if runs is not None:
-        if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
-            raise BadInputError("sweep spec: runs must be a list of mappings of option: value")
-        points += [(f"runs[{i}]", dict(r)) for i, r in enumerate(runs)]
-    if not points:
-        raise BadInputError("sweep spec: the grid is empty: it defines no run (give grid: {option: [values, ...]} "
-                            "and/or runs: [{option: value}, ...])")
-
+    points = _points(spec)
     mixed = any(p.get("command", command) != command for _, p in points)
     columns: list[str] = []
     planned: dict[str, Run] = {}  # key -> run
@@ -196,6 +182,26 @@ def make_plan(spec: dict, default_name: str = "sweep") -> Plan:
             planned[key] = Run(run_name(cmd, varied, key), cmd, merged, varied, argv, key, config.to_dict())
     plan_name = str(spec.get("name") or default_name)
     return Plan(plan_name, list(planned.values()), columns, spec)
+
+
+def _points(spec: dict) -> list[tuple[str, dict]]:
+    """``(where, options)`` of every run the spec lists: the grid's products, then the ``runs`` entries."""
+    points: list[tuple[str, dict]] = []
+    grid = spec.get("grid")
+    if grid is not None:
+        grids = grid if isinstance(grid, list) else [grid]
+        for i, g in enumerate(grids):
+            where = "grid" if len(grids) == 1 else f"grid[{i}]"
+            points += [(where, p) for p in _expand_grid(g, where)]
+    runs = spec.get("runs")
+    if runs is not None:
+        if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+            raise BadInputError("sweep spec: runs must be a list of mappings of option: value")
+        points += [(f"runs[{i}]", dict(r)) for i, r in enumerate(runs)]
+    if not points:
+        raise BadInputError("sweep spec: the grid is empty: it defines no run (give grid: {option: [values, ...]} "
+                            "and/or runs: [{option: value}, ...])")
+    return points
 
 
 def _expand_grid(grid, where: str) -> list[dict]:
@@ -258,6 +264,6 @@ def absolute_paths(options: dict, cwd: str | os.PathLike) -> dict:
     opts = dict(options)
     for k in PATH_OPTIONS:
         v = opts.get(k)
-        if isinstance(v, str) and v and v != "fashion-mnist" and not os.path.isabs(v):
+        if isinstance(v, str) and v and v != FASHION_MNIST and not os.path.isabs(v):
             opts[k] = str((Path(cwd) / v).resolve())
     return opts

@@ -127,7 +127,7 @@ def _finetune_run(task: Task, out: Path, run: Run) -> None:
 def _fne_group(task: Task, out: Path) -> None:
     """Extract the union of the runs' taps once; probe each run's slice into its folder."""
     from transferlab.fne.extract import extract_features
-    from transferlab.fne.pipeline import fne, prepare
+    from transferlab.fne.pipeline import prepare
     from transferlab.models.taps import resolve_layers, tap_id, union, union_spec
 
     runs = task.run_objects
@@ -170,21 +170,27 @@ def _fne_group(task: Task, out: Path) -> None:
         _fail_runs([r for r in runs if r.name in taps], folders, exc, task, start, "the shared extraction failed")
         return
     extract_seconds = time.perf_counter() - start
-    share = extract_seconds / len(taps)
     for r in runs:
-        if r.name not in taps:
-            continue
-        cfg = configs[r.name]
-        with _Attempt(folders[r.name], r, task.log, f"{r.name}: probe"):
-            t0 = time.perf_counter()
-            own = dataclasses.replace(shared, config=cfg, taps=taps[r.name], seconds=extract_seconds, cache_keys={},
-                                      train=shared.train.select_taps(taps[r.name]),
-                                      test=shared.test.select_taps(taps[r.name]))
-            own.train.meta["layers_spec"] = own.test.meta["layers_spec"] = cfg.layers
-            result = fne(splits, cfg, features=own, save_features=False)
-            result.metrics["shared_extraction"] = {"runs": len(taps), "layers": len(shared_taps), "dim": shared.dim}
-            result.metrics["seconds"] = round(time.perf_counter() - t0 + share, 3)
-            write_metrics(folders[r.name], result.metrics)
+        if r.name in taps:
+            _probe_slice(task, r, folders[r.name], configs[r.name], splits, shared, taps, len(shared_taps),
+                         extract_seconds)
+
+
+def _probe_slice(task: Task, run: Run, folder: Path, cfg, splits, shared, taps: dict, n_layers: int,
+                 extract_seconds: float) -> None:
+    """One run of an FNE group: the probe on its own columns of the shared features, in its own folder."""
+    from transferlab.fne.pipeline import fne
+
+    with _Attempt(folder, run, task.log, f"{run.name}: probe"):
+        t0 = time.perf_counter()
+        own = dataclasses.replace(shared, config=cfg, taps=taps[run.name], seconds=extract_seconds, cache_keys={},
+                                  train=shared.train.select_taps(taps[run.name]),
+                                  test=shared.test.select_taps(taps[run.name]))
+        own.train.meta["layers_spec"] = own.test.meta["layers_spec"] = cfg.layers
+        result = fne(splits, cfg, features=own, save_features=False)
+        result.metrics["shared_extraction"] = {"runs": len(taps), "layers": n_layers, "dim": shared.dim}
+        result.metrics["seconds"] = round(time.perf_counter() - t0 + extract_seconds / len(taps), 3)
+        write_metrics(folder, result.metrics)
 
 
 def _fail_runs(runs, folders, exc, task, start, what: str) -> None:
