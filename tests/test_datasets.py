@@ -136,7 +136,7 @@ def test_fashion_mnist_balanced_indices_keeps_its_results_and_names():
     from transferlab.data import fashion_mnist, splits
 
     labels = np.repeat(np.arange(10), 4)[::-1].copy()
-    old = _old_balanced_indices(labels, 3, 7)
+    old = _reference_balanced_indices(labels, 3, 7)
     np.testing.assert_array_equal(fashion_mnist.balanced_indices(labels, 3, 7), old)
     np.testing.assert_array_equal(splits.balanced_indices(labels, 3, 7, fashion_mnist.CLASSES), old)
     with pytest.raises(DataError, match="4 training images of class 'T-shirt/top'"):
@@ -145,8 +145,8 @@ def test_fashion_mnist_balanced_indices_keeps_its_results_and_names():
         splits.balanced_indices(np.array([12, 12]), 3, 0, ["a", "b"])
 
 
-def _old_balanced_indices(labels, per_class, seed):
-    """fashion_mnist.balanced_indices before the move to data.splits (messages aside)."""
+def _reference_balanced_indices(labels, per_class, seed):
+    """The reference: per class, ``per_class`` indices drawn without replacement by one seeded generator."""
     rng = np.random.default_rng(seed)
     chosen = []
     for c in np.unique(labels):
@@ -158,16 +158,16 @@ def _old_balanced_indices(labels, per_class, seed):
 # ---------------------------------------------------------------------------------------------
 # one stratified split for --test-fraction and --val-fraction (data.splits)
 # ---------------------------------------------------------------------------------------------
-def _old_stratified(full, classes, test_fraction, seed):
-    """datasets._stratified before data.splits, verbatim but for the messages."""
+def _reference_stratified(full, classes, test_fraction, seed):
+    """The reference for a test split: scikit-learn's stratified ``train_test_split``, both index lists sorted."""
     from sklearn.model_selection import train_test_split
 
     tr, te = train_test_split(np.arange(len(full)), test_size=test_fraction, random_state=seed, stratify=full.labels)
     return full.subset(np.sort(tr)), full.subset(np.sort(te))
 
 
-def _old_split_validation(data, fraction, seed):
-    """finetune.train.split_validation (today's code), verbatim but for the messages."""
+def _reference_split_validation(data, fraction, seed):
+    """The reference for a validation split: the same, taken from the training split."""
     from sklearn.model_selection import train_test_split
 
     labels = data.train.labels
@@ -176,26 +176,26 @@ def _old_split_validation(data, fraction, seed):
 
 
 @pytest.mark.parametrize("fraction,seed", [(0.2, 0), (0.1, 3), (0.5, 1), (0.33, 42)])
-def test_stratified_split_equals_the_old_implementations(fraction, seed):
+def test_stratified_split_equals_the_references(fraction, seed):
     from transferlab.data.splits import stratified_split
 
     data = load_dataset(HYMENOPTERA)
     kept, held = stratified_split(data.train, data.classes, fraction, seed, option="--val-fraction")
-    for old_kept, old_held in (_old_stratified(data.train, data.classes, fraction, seed),
-                               _old_split_validation(data, fraction, seed)):
-        assert kept.paths == old_kept.paths and held.paths == old_held.paths
-        np.testing.assert_array_equal(kept.labels, old_kept.labels)
-        np.testing.assert_array_equal(held.labels, old_held.labels)
+    for ref_kept, ref_held in (_reference_stratified(data.train, data.classes, fraction, seed),
+                               _reference_split_validation(data, fraction, seed)):
+        assert kept.paths == ref_kept.paths and held.paths == ref_held.paths
+        np.testing.assert_array_equal(kept.labels, ref_kept.labels)
+        np.testing.assert_array_equal(held.labels, ref_held.labels)
     assert not set(kept.paths) & set(held.paths) and len(kept) + len(held) == len(data.train)
 
 
-def test_test_fraction_split_is_the_same_as_before(small_folder):
+def test_test_fraction_split_equals_the_reference(small_folder):
     from transferlab.data.sources import _list_class_dirs, _split
 
     s = load_dataset(small_folder / "train", test_fraction=0.3, seed=5)
     by_class, _ = _list_class_dirs(small_folder / "train")
-    old_train, old_test = _old_stratified(_split(by_class, sorted(by_class)), sorted(by_class), 0.3, 5)
-    assert s.train.paths == old_train.paths and s.test.paths == old_test.paths
+    ref_train, ref_test = _reference_stratified(_split(by_class, sorted(by_class)), sorted(by_class), 0.3, 5)
+    assert s.train.paths == ref_train.paths and s.test.paths == ref_test.paths
 
 
 def test_stratified_split_errors_name_the_option_and_the_classes(small_folder):

@@ -2,7 +2,10 @@
 
 - ``render.report``: picks the report by the run's manifest; ``classifier``: fne / probe / finetune runs;
   ``words``: word-space reports (``transferlab words report``); the sweep's page is ``sweep.report``;
-- ``page``: the HTML pieces and the page's small script; ``thumbs``: embedded JPEG thumbnails.
+- ``page``: the HTML pieces and the page's small script; ``thumbs``: embedded JPEG thumbnails;
+- ``config``: ``ReportConfig`` (what a page shows, and its bounds); ``cli``: ``transferlab report``.
+
+Imports are lazy so that ``transferlab --help`` does not load matplotlib or torch.
 """
 
 from transferlab._package import lazy_package
