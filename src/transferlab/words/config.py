@@ -15,8 +15,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import field_validator, model_validator
 
 from transferlab.schema import Config, option
-from transferlab.words.evaluate import DEFAULT_RESTRICT
 from transferlab.words.formats import BUILTIN, FORMATS
+from transferlab.words.space import DEFAULT_RESTRICT
 
 FormatName = Literal["auto", "glove", "word2vec", "word2vec-bin", "fasttext", "gensim", "npz"]
 assert FormatName.__args__ == ("auto",) + FORMATS  # noqa: S101 - one list of formats: formats.FORMATS

@@ -8,17 +8,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from transferlab.errors import BadInputError, DataError
 from transferlab.words import validate
-
-if TYPE_CHECKING:  # the functions take a WordVectors; vectors.py imports this module for its methods
-    from transferlab.words.vectors import WordVectors
-
-DEFAULT_RESTRICT = 300_000  # gensim's restrict_vocab default: its numbers and ours are comparable
+from transferlab.words.space import DEFAULT_RESTRICT, VectorSpace
 
 
 def _read_lines(path: str | Path) -> tuple[list[str], int]:
@@ -43,7 +38,7 @@ def _read_lines(path: str | Path) -> tuple[list[str], int]:
         return lines, replaced
 
 
-def _vocab(wv: WordVectors, restrict: int | None, case_insensitive: bool, needed: set[str]) -> dict[str, int]:
+def _vocab(wv: VectorSpace, restrict: int | None, case_insensitive: bool, needed: set[str]) -> dict[str, int]:
     """Key -> row for the ``needed`` keys found among the first ``restrict`` words; the first (most
     frequent) case variant wins, as in gensim.  Only the needed keys are kept (memory)."""
     keys = wv.index_to_key[:restrict] if restrict else wv.index_to_key
@@ -66,7 +61,7 @@ def _upper_all(strings: list[str]) -> list[str]:
     return [s.upper() for s in strings]
 
 
-def evaluate_analogies(wv: WordVectors, path: str | Path, restrict: int | None = DEFAULT_RESTRICT,
+def evaluate_analogies(wv: VectorSpace, path: str | Path, restrict: int | None = DEFAULT_RESTRICT,
                        case_insensitive: bool = True, method: str = "add") -> dict:
     """Accuracy on an analogy file (``: section`` lines, then ``a b c d`` per line: a:b :: c:d).
 
@@ -160,7 +155,7 @@ def _excluded(wv, ok, row, ignore, restrict, case_insensitive) -> list[int]:
     return sorted(out)
 
 
-def evaluate_similarity(wv: WordVectors, path: str | Path, restrict: int | None = DEFAULT_RESTRICT,
+def evaluate_similarity(wv: VectorSpace, path: str | Path, restrict: int | None = DEFAULT_RESTRICT,
                         case_insensitive: bool = True) -> dict:
     """Pearson and Spearman correlation between cosine similarity and human scores.
 

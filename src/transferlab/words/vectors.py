@@ -21,6 +21,7 @@ from transferlab.words import evaluate as benchmarks
 from transferlab.words import formats, validate
 from transferlab.words.formats import BUILTIN, FORMATS, LoadReport
 from transferlab.words.search import SearchIndex
+from transferlab.words.space import DEFAULT_RESTRICT
 
 __all__ = ["BUILTIN", "FORMATS", "LoadReport", "WordVectors"]
 
@@ -316,13 +317,13 @@ class WordVectors:
         return ranked[-1][0], ranked
 
     # ------------------------------------------------------------------ benchmarks, clusters
-    def evaluate_analogies(self, path: str | os.PathLike, restrict: int | None = benchmarks.DEFAULT_RESTRICT,
+    def evaluate_analogies(self, path: str | os.PathLike, restrict: int | None = DEFAULT_RESTRICT,
                            case_insensitive: bool = True, method: str = "add") -> dict:
         """Accuracy on an analogy file (questions-words format), as gensim's ``evaluate_word_analogies``:
         see :func:`transferlab.words.evaluate.evaluate_analogies`."""
         return benchmarks.evaluate_analogies(self, path, restrict, case_insensitive, method)
 
-    def evaluate_similarity(self, path: str | os.PathLike, restrict: int | None = benchmarks.DEFAULT_RESTRICT,
+    def evaluate_similarity(self, path: str | os.PathLike, restrict: int | None = DEFAULT_RESTRICT,
                             case_insensitive: bool = True) -> dict:
         """Pearson and Spearman correlation with human word-pair scores, as gensim's
         ``evaluate_word_pairs``: see :func:`transferlab.words.evaluate.evaluate_similarity`."""
