@@ -183,7 +183,7 @@ def cmd_cluster(args) -> int:
 
 def cmd_report(args) -> int:
     from transferlab import io as tio
-    from transferlab.report import words as page
+    from transferlab.words import report as page
     from transferlab.runs import RunFolder
 
     cfg = config_from_args(cfgs.WordsReportConfig, args)
