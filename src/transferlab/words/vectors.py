@@ -252,8 +252,6 @@ class WordVectors:
         """The ``top_k`` nearest words by cosine (the query word itself excluded)."""
         return self.neighbours([word_or_vector], top_k, restrict, topn=topn)[0]
 
-    similar = most_similar
-
     def neighbours(self, items: Sequence[str | np.ndarray], top_k: int = 10, restrict: int | None = None, *,
                    topn: int | None = None) -> list[list[tuple[str, float]]]:
         """Batched ``most_similar`` for many words (or vectors) in one pass over the matrix."""
