@@ -34,7 +34,7 @@ def kv(wv):
 def test_builtin_space(wv):
     assert len(wv) == 400_000 and wv.dim == 50
     assert wv.index_to_key[:4] == ["the", ",", ".", "of"]  # frequency order: what restrict relies on
-    assert wv.report.seconds < 10
+    assert wv.load_summary.seconds < 10
     np.testing.assert_allclose(wv["the"][:3], [0.418, 0.24968, -0.41242], rtol=1e-6)
     assert wv.normed.dtype == np.float32 and not wv.normed.flags.writeable
 

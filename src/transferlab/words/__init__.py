@@ -11,10 +11,10 @@ below it: ``SearchIndex``), ``formats`` (file readers and writers), ``evaluate``
 from transferlab.words.cluster import cluster_words, plot_clusters, read_word_list
 from transferlab.words.evaluate import evaluate_analogies, evaluate_similarity
 from transferlab.words.search import SearchIndex
-from transferlab.words.vectors import BUILTIN, FORMATS, LoadReport, WordVectors
+from transferlab.words.vectors import BUILTIN, FORMATS, LoadSummary, WordVectors
 
 __all__ = [
-    "BUILTIN", "FORMATS", "LoadReport", "WordVectors", "SearchIndex",
+    "BUILTIN", "FORMATS", "LoadSummary", "WordVectors", "SearchIndex",
     "evaluate_analogies", "evaluate_similarity",
     "cluster_words", "plot_clusters", "read_word_list",
 ]

@@ -59,7 +59,7 @@ def _load(cfg, args):
     from transferlab.words.vectors import WordVectors
 
     wv = WordVectors.load(cfg.vectors, cfg.format, cfg.lenient)
-    for w in wv.report.warnings():
+    for w in wv.load_summary.warnings():
         _warn(args, f"{cfg.vectors}: {w}")
     return wv
 
@@ -260,12 +260,12 @@ def cmd_projector(args) -> int:
 def cmd_info(args) -> int:
     cfg = config_from_args(cfgs.InfoConfig, args)
     wv = _load(cfg, args)
-    rep = wv.report.as_dict()
+    rep = wv.load_summary.as_dict()
     text = (f"{rep['source']} ({rep['format']}): {len(wv)} words x {wv.dim} dimensions, loaded in "
             f"{rep['seconds']:.2f} s\nmost frequent: {', '.join(wv.index_to_key[:10])}")
-    for w in wv.report.warnings():
+    for w in wv.load_summary.warnings():
         text += f"\nwarning: {w}"
-    return _emit(args, {**rep, "first_words": wv.index_to_key[:10], "warnings": wv.report.warnings()}, text)
+    return _emit(args, {**rep, "first_words": wv.index_to_key[:10], "warnings": wv.load_summary.warnings()}, text)
 
 
 # ---------------------------------------------------------------------------- parsers

@@ -15,11 +15,10 @@ from typing import Any, ClassVar, Literal
 from pydantic import field_validator, model_validator
 
 from transferlab.schema import Config, option
-from transferlab.words.formats import BUILTIN, FORMATS
+from transferlab.words.formats import BUILTIN, VectorFormat
 from transferlab.words.space import DEFAULT_RESTRICT
 
-FormatName = Literal["auto", "glove", "word2vec", "word2vec-bin", "fasttext", "gensim", "npz"]
-assert FormatName.__args__ == ("auto",) + FORMATS  # noqa: S101 - one list of formats: formats.FORMATS
+FormatName = Literal["auto", VectorFormat]  # the readers' formats, or detected from the content
 
 # file names inside the run folders the writing sub-commands make
 CLUSTER_PNG, CLUSTER_JSON = "clusters.png", "clusters.json"

@@ -19,11 +19,11 @@ import numpy as np
 from transferlab.errors import BadInputError, DataError
 from transferlab.words import evaluate as benchmarks
 from transferlab.words import formats, validate
-from transferlab.words.formats import BUILTIN, FORMATS, LoadReport
+from transferlab.words.formats import BUILTIN, FORMATS, LoadSummary
 from transferlab.words.search import SearchIndex
 from transferlab.words.space import DEFAULT_RESTRICT
 
-__all__ = ["BUILTIN", "FORMATS", "LoadReport", "WordVectors"]
+__all__ = ["BUILTIN", "FORMATS", "LoadSummary", "WordVectors"]
 
 
 class WordVectors:
@@ -49,7 +49,7 @@ class WordVectors:
     only the N most frequent words answer.
     """
 
-    def __init__(self, words: Sequence[str], vectors: np.ndarray, *, report: LoadReport | None = None,
+    def __init__(self, words: Sequence[str], vectors: np.ndarray, *, summary: LoadSummary | None = None,
                  _release=None) -> None:
         vectors = np.asarray(vectors)
         if vectors.ndim != 2:
@@ -59,7 +59,7 @@ class WordVectors:
             raise DataError(f"{len(words)} words but {vectors.shape[0]} vectors")
         if len(words) == 0:
             raise DataError("no word vectors (empty vocabulary)")
-        self.report = report or LoadReport(source="<arrays>", format="arrays")
+        self.load_summary = summary or LoadSummary(source="<arrays>", format="arrays")
         key_to_index: dict[str, int] = {}
         keep = None
         for i, w in enumerate(words):
@@ -67,9 +67,9 @@ class WordVectors:
                 if keep is None:
                     keep = np.ones(len(words), dtype=bool)
                 keep[i] = False
-                self.report.duplicates += 1
-                if len(self.report.duplicate_words) < 5:
-                    self.report.duplicate_words.append(w)
+                self.load_summary.duplicates += 1
+                if len(self.load_summary.duplicate_words) < 5:
+                    self.load_summary.duplicate_words.append(w)
             else:
                 key_to_index[w] = len(key_to_index)
         if keep is not None:
@@ -80,7 +80,7 @@ class WordVectors:
         self.index_to_key: list[str] = words
         self.key_to_index: dict[str, int] = key_to_index
         self.vectors = vectors                      # as given (may be a read-only file mapping)
-        self.report.n_words, self.report.dim = len(words), int(vectors.shape[1])
+        self.load_summary.n_words, self.load_summary.dim = len(words), int(vectors.shape[1])
         self._norms, self._normed = _normalise(vectors, _release)
         self.search_index = SearchIndex(self._normed)
         self._lower: dict[str, int] | None = None
@@ -96,9 +96,9 @@ class WordVectors:
         """Load the built-in ``glove-6b-50d`` (default) or a vectors file (format detected if not given)."""
         start = time.perf_counter()
         raw = formats.read_vectors(source, format, lenient)
-        wv = cls(raw.words, raw.matrix, report=raw.report, _release=raw.release)
+        wv = cls(raw.words, raw.matrix, summary=raw.summary, _release=raw.release)
         wv._mapping = raw.mapping
-        wv.report.seconds = round(time.perf_counter() - start, 3)
+        wv.load_summary.seconds = round(time.perf_counter() - start, 3)
         return wv
 
     @classmethod
@@ -118,7 +118,7 @@ class WordVectors:
         return np.stack([self[w] for w in word])
 
     def __repr__(self) -> str:
-        return f"WordVectors({len(self)} words x {self.dim} dims, from {self.report.source})"
+        return f"WordVectors({len(self)} words x {self.dim} dims, from {self.load_summary.source})"
 
     @property
     def dim(self) -> int:
