@@ -19,6 +19,7 @@ import numpy as np
 from transferlab.errors import BadInputError, DataError
 from transferlab.words import evaluate as benchmarks
 from transferlab.words import formats, validate
+from transferlab.words.cluster import cluster_words
 from transferlab.words.formats import BUILTIN, FORMATS, LoadSummary
 from transferlab.words.search import SearchIndex
 from transferlab.words.space import DEFAULT_RESTRICT
@@ -333,8 +334,6 @@ class WordVectors:
         """Cluster ``words`` (k chosen by silhouette when None): see
         :func:`transferlab.words.cluster.cluster_words`; :func:`~transferlab.words.cluster.plot_clusters`
         draws the result."""
-        from transferlab.words.cluster import cluster_words
-
         return cluster_words(self, words, k, method, projection, categories, k_range, seed)
 
     # ------------------------------------------------------------------ export
