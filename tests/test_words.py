@@ -34,7 +34,7 @@ def kv(wv):
 def test_builtin_space(wv):
     assert len(wv) == 400_000 and wv.dim == 50
     assert wv.index_to_key[:4] == ["the", ",", ".", "of"]  # frequency order: what restrict relies on
-    assert wv.report.seconds < 10
+    assert wv.load_summary.seconds < 10
     np.testing.assert_allclose(wv["the"][:3], [0.418, 0.24968, -0.41242], rtol=1e-6)
     assert wv.normed.dtype == np.float32 and not wv.normed.flags.writeable
 
@@ -389,12 +389,12 @@ def test_cli_cluster_file_png_and_export(capsys, tmp_path):
     assert r["purity"] == 1.0 and r["adjusted_rand"] == 1.0
     assert main(["words", "cluster", "--most-frequent", "30", "--out", str(tmp_path / "top")]) == 0
     assert "map:" in capsys.readouterr().out
-    out = tmp_path / "small.txt"
-    assert main(["words", "export", str(out), "--limit", "100"]) == 0   # the deprecated positional file
+    assert main(["words", "export", "--out", str(tmp_path / "small"), "--limit", "100"]) == 0
+    out = tmp_path / "small" / "vectors.txt"
     assert out.read_text().splitlines()[0] == "100 50"
     back = WordVectors.load(out)
     np.testing.assert_array_equal(back.vectors, WordVectors.load()[back.index_to_key])
-    assert main(["words", "export-projector", str(tmp_path / "proj"), "--file", str(f)]) == 0
+    assert main(["words", "export-projector", "--out", str(tmp_path / "proj"), "--file", str(f)]) == 0
     assert (tmp_path / "proj" / "metadata.tsv").read_text().splitlines()[1] == "dog\tanimal"
 
 

@@ -84,7 +84,6 @@ def test_bad_values_one_line_no_traceback(capsys, tmp_path):
         (["odd-one-out", "cat", "dog"], "words (WORDS) needs at least three words"),
         (["evaluate"], "give --analogies FILE and/or --similarity FILE"),
         (["neighbours"], "give words as arguments or with --file"),
-        (["export", str(tmp_path / "a.txt"), "--out", str(tmp_path / "b")], "not both"),
     ]
     for argv, message in cases:
         code, out, err = _run(capsys, ["words", *argv])
@@ -128,7 +127,7 @@ def test_cluster_most_frequent_and_hidden_top(capsys, tmp_path):
     assert "--top " not in _words_parsers()["cluster"].format_help()
 
 
-def test_export_out_folder_and_deprecated_positional(capsys, tmp_path, wv):
+def test_export_out_folder(capsys, tmp_path, wv):
     r = _json(capsys, ["words", "export", "--out", tmp_path / "exp", "--limit", "100", "--json"])
     vec = tmp_path / "exp" / "vectors.txt"
     assert r["path"] == str(vec) and r["n_words"] == 100 and vec.read_text().splitlines()[0] == "100 50"
@@ -141,13 +140,12 @@ def test_export_out_folder_and_deprecated_positional(capsys, tmp_path, wv):
     code, _, err = _run(capsys, ["words", "export", "--out", tmp_path / "exp", "--limit", "10", "--overwrite",
                                  "--no-header"])
     assert code == 0 and len(vec.read_text().splitlines()) == 10 and vec.read_text().count(" ") == 500
-    # the old positional file: still written, with a deprecation warning on stderr
-    code, out, err = _run(capsys, ["words", "export", tmp_path / "old.txt", "--limit", "5"])
-    assert code == 0 and (tmp_path / "old.txt").read_text().splitlines()[0] == "5 50"
-    assert "deprecated" in err and "--out DIR" in err
+    with pytest.raises(SystemExit) as stop:   # the folder is given as --out DIR only, never as a positional
+        main(["words", "export", str(tmp_path / "old.txt"), "--limit", "5"])
+    assert stop.value.code == 2 and not (tmp_path / "old.txt").exists()
 
 
-def test_export_projector_out_folder_and_deprecated_positional(capsys, tmp_path):
+def test_export_projector_out_folder(capsys, tmp_path):
     (tmp_path / "w.csv").write_text(WORDS_CSV)
     r = _json(capsys, ["words", "export-projector", "--out", tmp_path / "proj", "--file", tmp_path / "w.csv", "--json"])
     assert r["n_words"] == 6 and r["metadata_tsv"] == str(tmp_path / "proj" / "metadata.tsv")
@@ -155,9 +153,9 @@ def test_export_projector_out_folder_and_deprecated_positional(capsys, tmp_path)
     assert read_manifest(tmp_path / "proj")["command"] == "words export-projector"
     code, _, err = _run(capsys, ["words", "export-projector", "--out", tmp_path / "proj", "--limit", "5"])
     assert code == 2 and "already holds" in err
-    code, _, err = _run(capsys, ["words", "export-projector", tmp_path / "old", "--limit", "5"])
-    assert code == 0 and len((tmp_path / "old" / "vectors.tsv").read_text().splitlines()) == 5
-    assert "deprecated" in err and read_manifest(tmp_path / "old") is None   # written as before
+    code, _, err = _run(capsys, ["words", "export-projector", "--out", tmp_path / "new", "--limit", "5"])
+    assert code == 0 and len((tmp_path / "new" / "vectors.tsv").read_text().splitlines()) == 5
+    assert read_manifest(tmp_path / "new")["status"] == "complete"
 
 
 # ----------------------------------------------------------------------------- --json, --quiet, help

@@ -22,7 +22,7 @@ def _glove(path, words=WORDS, vecs=VECS, header=False, extra=b""):
 
 
 def _check(wv, fmt):
-    assert wv.report.format == fmt
+    assert wv.load_summary.format == fmt
     assert wv.index_to_key == WORDS and len(wv) == 5 and wv.dim == 3
     np.testing.assert_array_equal(wv[WORDS], VECS)
     assert "cat" in wv and "horse" not in wv
@@ -87,11 +87,11 @@ def test_export_word2vec_round_trip(tmp_path):
     wv = WordVectors.load(_glove(tmp_path / "v.txt"))
     out = wv.save_word2vec(tmp_path / "out.txt")
     back = WordVectors.load(out)
-    assert back.report.format == "word2vec"
+    assert back.load_summary.format == "word2vec"
     assert back.index_to_key == WORDS
     np.testing.assert_array_equal(back.vectors, VECS)  # exact: shortest float32 round trip
     g = WordVectors.load(wv.save_word2vec(tmp_path / "g.txt", header=False))
-    assert g.report.format == "glove"
+    assert g.load_summary.format == "glove"
 
 
 def test_export_projector(tmp_path):
@@ -112,8 +112,8 @@ def test_malformed_line_reports_line_number(tmp_path):
         WordVectors.load(p)
     wv = WordVectors.load(p, lenient=True)
     assert wv.index_to_key == ["a", "b", "d"]
-    assert wv.report.malformed == 2 and wv.report.malformed_lines == [3, 5]
-    assert "skipped 2 malformed" in wv.report.warnings()[0]
+    assert wv.load_summary.malformed == 2 and wv.load_summary.malformed_lines == [3, 5]
+    assert "skipped 2 malformed" in wv.load_summary.warnings()[0]
 
 
 def test_malformed_cli_exit_code_and_lenient(tmp_path, capsys):
@@ -136,8 +136,8 @@ def test_duplicates_first_wins_and_reported(tmp_path):
     wv = WordVectors.load(p)
     assert wv.index_to_key == ["a", "b", "c"]
     np.testing.assert_array_equal(wv["a"], [1, 0])
-    assert wv.report.duplicates == 2 and wv.report.duplicate_words == ["a", "b"]
-    assert "ignored 2 duplicate" in " ".join(wv.report.warnings())
+    assert wv.load_summary.duplicates == 2 and wv.load_summary.duplicate_words == ["a", "b"]
+    assert "ignored 2 duplicate" in " ".join(wv.load_summary.warnings())
 
 
 def test_non_utf8_bytes_replaced_and_reported(tmp_path):
@@ -145,8 +145,8 @@ def test_non_utf8_bytes_replaced_and_reported(tmp_path):
     p.write_bytes(b"cat 1 0\ncaf\xe9 0 1\nna\xefve 1 1\n")
     wv = WordVectors.load(p)
     assert wv.index_to_key == ["cat", "caf\ufffd", "na\ufffdve"]
-    assert wv.report.replaced == 2 and wv.report.replaced_lines == [2, 3]
-    assert "non-UTF-8" in " ".join(wv.report.warnings())
+    assert wv.load_summary.replaced == 2 and wv.load_summary.replaced_lines == [2, 3]
+    assert "non-UTF-8" in " ".join(wv.load_summary.warnings())
 
 
 @pytest.mark.parametrize("content", [b"", b"\n\n  \n"])
@@ -285,13 +285,16 @@ def test_formats_imports_nothing_from_vectors():
 
     from transferlab.words import formats
 
-    names = _imports(Path(formats.__file__))
-    ours = {n for n in names if n.startswith("transferlab")}
-    assert not {n for n in ours if n.startswith("transferlab.words")}, ours   # nothing above it
-    assert {n.split(".")[1] for n in ours} <= {"errors", "io", "runtime"}, ours
+    modules = sorted(Path(formats.__file__).parent.glob("*.py"))
+    assert len(modules) > 1   # a package: each module is checked
+    for path in modules:
+        ours = {n for n in _imports(path) if n.startswith("transferlab")}
+        outside = {n for n in ours if not n.startswith("transferlab.words.formats")}
+        assert not {n for n in outside if n.startswith("transferlab.words")}, (path.name, ours)   # nothing above it
+        assert {n.split(".")[1] for n in outside} <= {"errors", "io", "runtime"}, (path.name, ours)
     from transferlab.words import vectors
 
-    assert vectors.LoadReport is formats.LoadReport and vectors.FORMATS is formats.FORMATS   # re-exported
+    assert vectors.LoadSummary is formats.LoadSummary and vectors.FORMATS is formats.FORMATS   # re-exported
 
 
 def test_no_library_module_imports_the_cli():

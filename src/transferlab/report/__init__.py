@@ -1,7 +1,7 @@
 """Reports of run folders: one self-contained ``report.html`` per run (``transferlab report RUN``, ``tl.report``).
 
 - ``render.report``: picks the report by the run's manifest; ``classifier``: fne / probe / finetune runs;
-  ``words``: word-space reports (``transferlab words report``); the sweep's page is ``sweep.report``;
+  the word-space page is ``words.report`` (``transferlab words report``), the sweep's is ``sweep.report``;
 - ``page``: the HTML pieces and the page's small script; ``thumbs``: embedded JPEG thumbnails;
 - ``config``: ``ReportConfig`` (what a page shows, and its bounds); ``cli``: ``transferlab report``.
 

@@ -2,7 +2,7 @@
 
 - ``fne`` / ``probe`` / ``embed`` (once probed) / ``finetune``: ``report.classifier``;
 - ``sweep``: the sweep's tables and plots (``sweep.report``), each finished run's own report, and links;
-- ``words report`` / ``words cluster``: ``report.words``.
+- ``words report`` / ``words cluster``: ``words.report``.
 
 The page is written atomically as ``RUN/report.html`` while holding the folder's lock, and the manifest
 records it (``report``).  A folder that is not a run is one clear error (exit status 2).
@@ -45,9 +45,9 @@ def report(run: str | Path | None = None, config: ReportConfig | None = None, **
     if kind == "sweep":
         return sweep_report(folder, cfg)
     if kind in ("words report", "words cluster"):
-        from transferlab.report import words
+        from transferlab.words import report as words_page
 
-        return write_page(folder, lambda: words.render_folder(folder, kind))
+        return write_page(folder, lambda: words_page.render_folder(folder, kind))
     if kind in CLASSIFIERS:
         manifest = require_complete(folder, CLASSIFIERS, HINT)
         if not (folder / "predictions.csv").is_file():

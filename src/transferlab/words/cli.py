@@ -59,15 +59,9 @@ def _load(cfg, args):
     from transferlab.words.vectors import WordVectors
 
     wv = WordVectors.load(cfg.vectors, cfg.format, cfg.lenient)
-    for w in wv.report.warnings():
+    for w in wv.load_summary.warnings():
         _warn(args, f"{cfg.vectors}: {w}")
     return wv
-
-
-def _legacy_out(args, what: str) -> None:
-    """A warning if the deprecated positional OUT (the config's ``path``) was given."""
-    if getattr(args, "path", None) is not None:
-        _warn(args, f"the positional OUT is deprecated and goes in the next release: use --out DIR ({what})")
 
 
 # ---------------------------------------------------------------------------- commands
@@ -183,7 +177,7 @@ def cmd_cluster(args) -> int:
 
 def cmd_report(args) -> int:
     from transferlab import io as tio
-    from transferlab.report import words as page
+    from transferlab.words import report as page
     from transferlab.runs import RunFolder
 
     cfg = config_from_args(cfgs.WordsReportConfig, args)
@@ -232,18 +226,14 @@ def cmd_evaluate(args) -> int:
 def cmd_export(args) -> int:
     from transferlab.runs import RunFolder
 
-    _legacy_out(args, f"it gets {cfgs.EXPORT_TXT}")
     cfg = config_from_args(cfgs.ExportConfig, args)
     wv = _load(cfg, args)
     n = min(cfg.limit or len(wv), len(wv))
     out = {"n_words": n, "dim": wv.dim, "header": cfg.header}
-    if cfg.path is not None:  # the deprecated positional file: written as before
-        path = wv.save_word2vec(cfg.path, header=cfg.header, limit=cfg.limit)
-    else:
-        with RunFolder(cfg.out, "words export", cfg, overwrite=cfg.overwrite) as run:
-            path = wv.save_word2vec(run.path / cfgs.EXPORT_TXT, header=cfg.header, limit=cfg.limit)
-            run.summary = dict(out)
-        out["out"] = str(run.path)
+    with RunFolder(cfg.out, "words export", cfg, overwrite=cfg.overwrite) as run:
+        path = wv.save_word2vec(run.path / cfgs.EXPORT_TXT, header=cfg.header, limit=cfg.limit)
+        run.summary = dict(out)
+    out["out"] = str(run.path)
     return _emit(args, {"path": str(path), **out}, f"wrote {n} x {wv.dim} vectors to {path}")
 
 
@@ -251,7 +241,6 @@ def cmd_projector(args) -> int:
     from transferlab.runs import RunFolder
     from transferlab.words.cluster import read_word_list
 
-    _legacy_out(args, "it gets vectors.tsv and metadata.tsv")
     cfg = config_from_args(cfgs.ExportProjectorConfig, args)
     words = labels = None
     if cfg.file:
@@ -260,13 +249,10 @@ def cmd_projector(args) -> int:
     wv = _load(cfg, args)
     n = len(words) if words else min(cfg.limit or len(wv), len(wv))
     out = {"n_words": n}
-    if cfg.path is not None:  # the deprecated positional folder: written as before
-        v, m = wv.save_projector(cfg.path, cfg.limit, words, labels)
-    else:
-        with RunFolder(cfg.out, "words export-projector", cfg, overwrite=cfg.overwrite) as run:
-            v, m = wv.save_projector(run.path, cfg.limit, words, labels)
-            run.summary = dict(out)
-        out["out"] = str(run.path)
+    with RunFolder(cfg.out, "words export-projector", cfg, overwrite=cfg.overwrite) as run:
+        v, m = wv.save_projector(run.path, cfg.limit, words, labels)
+        run.summary = dict(out)
+    out["out"] = str(run.path)
     return _emit(args, {"vectors_tsv": str(v), "metadata_tsv": str(m), **out},
                  f"wrote {v} and {m} ({n} words); load them at https://projector.tensorflow.org")
 
@@ -274,12 +260,12 @@ def cmd_projector(args) -> int:
 def cmd_info(args) -> int:
     cfg = config_from_args(cfgs.InfoConfig, args)
     wv = _load(cfg, args)
-    rep = wv.report.as_dict()
+    rep = wv.load_summary.as_dict()
     text = (f"{rep['source']} ({rep['format']}): {len(wv)} words x {wv.dim} dimensions, loaded in "
             f"{rep['seconds']:.2f} s\nmost frequent: {', '.join(wv.index_to_key[:10])}")
-    for w in wv.report.warnings():
+    for w in wv.load_summary.warnings():
         text += f"\nwarning: {w}"
-    return _emit(args, {**rep, "first_words": wv.index_to_key[:10], "warnings": wv.report.warnings()}, text)
+    return _emit(args, {**rep, "first_words": wv.index_to_key[:10], "warnings": wv.load_summary.warnings()}, text)
 
 
 # ---------------------------------------------------------------------------- parsers
@@ -324,8 +310,6 @@ SUBCOMMANDS: dict[str, tuple] = {
 }
 
 
-
-
 def fill(parser: argparse.ArgumentParser) -> None:
     """Fill the ``words`` parser: one sub-parser per sub-command, built from its config."""
     parser.description = DESCRIPTION
@@ -339,11 +323,8 @@ def fill(parser: argparse.ArgumentParser) -> None:
                            epilog="examples:\n" + "\n".join(f"  {e}" for e in examples))
         cls = cfgs.CONFIGS[name]
         shared = cfgs.SearchOptions.model_fields  # the vectors group last
-        actions = add_config_arguments(p, cls, only=[f for f in cls.model_fields if f not in shared]
-                                       + [f for f in cls.model_fields if f in shared])
-        for action in actions:
-            if action.schema_field[1] == "path":  # the deprecated positional OUT: accepted, not shown
-                action.help = argparse.SUPPRESS
+        add_config_arguments(p, cls, only=[f for f in cls.model_fields if f not in shared]
+                             + [f for f in cls.model_fields if f in shared])
         p.add_argument("--json", action="store_true",
                        help="print exactly one JSON object on stdout; warnings go to stderr (default: text)")
         p.set_defaults(func=func)

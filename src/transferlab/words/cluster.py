@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from transferlab.errors import BadInputError, DataError
 from transferlab.words import validate
-
-if TYPE_CHECKING:  # the functions take a WordVectors; vectors.py imports this module for its methods
-    from transferlab.words.vectors import WordVectors
+from transferlab.words.space import VectorSpace
 
 
 def read_word_list(path: str | Path) -> tuple[list[str], list[str] | None]:
@@ -39,7 +37,7 @@ def read_word_list(path: str | Path) -> tuple[list[str], list[str] | None]:
     return words, (cats if all(given) else None)
 
 
-def cluster_words(wv: WordVectors, words: Sequence[str], k: int | None = None, method: str = "kmeans",
+def cluster_words(wv: VectorSpace, words: Sequence[str], k: int | None = None, method: str = "kmeans",
                   projection: str = "pca", categories: Sequence[str] | None = None,
                   k_range: tuple[int, int] = (2, 12), seed: int = 0) -> dict:
     """Cluster ``words``; returns labels, clusters, silhouette, 2-D coordinates and (with categories)

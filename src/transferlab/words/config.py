@@ -15,11 +15,10 @@ from typing import Any, ClassVar, Literal
 from pydantic import field_validator, model_validator
 
 from transferlab.schema import Config, option
-from transferlab.words.evaluate import DEFAULT_RESTRICT
-from transferlab.words.formats import BUILTIN, FORMATS
+from transferlab.words.formats import BUILTIN, VectorFormat
+from transferlab.words.space import DEFAULT_RESTRICT
 
-FormatName = Literal["auto", "glove", "word2vec", "word2vec-bin", "fasttext", "gensim", "npz"]
-assert FormatName.__args__ == ("auto",) + FORMATS  # noqa: S101 - one list of formats: formats.FORMATS
+FormatName = Literal["auto", VectorFormat]  # the readers' formats, or detected from the content
 
 # file names inside the run folders the writing sub-commands make
 CLUSTER_PNG, CLUSTER_JSON = "clusters.png", "clusters.json"
@@ -233,35 +232,11 @@ class EvaluateConfig(SearchOptions):
         return self
 
 
-class _FolderOrLegacyFile(Config):
-    """``--out DIR`` (a run folder), or the deprecated positional OUT of older releases."""
-
-    default_out: ClassVar[str] = ""
-    # the positional OUT of older releases: accepted with a warning for one release, not shown in --help
-    path: str | None = option(None, "the deprecated positional OUT (written as before, without a run folder)",
-                              positional=True, nargs="?", metavar="OUT")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_folder(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("out") is None and data.get("path") is None:
-            data = {**data, "out": cls.default_out}
-        return data
-
-    @model_validator(mode="after")
-    def _not_both(self):
-        if self.out is not None and self.path is not None:
-            raise ValueError("give --out DIR or the (deprecated) positional OUT, not both")
-        return self
-
-
-class ExportConfig(_FolderOrLegacyFile, VectorOptions):
+class ExportConfig(VectorOptions):
     """``words export``: the vectors in word2vec text format."""
 
     command: ClassVar[str] = "words export"
-    default_out: ClassVar[str] = "runs/words-export"
-    out: str | None = option(None, f"output folder: {EXPORT_TXT} and run.json", metavar="DIR",
-                             default_text=default_out)
+    out: str = option("runs/words-export", f"output folder: {EXPORT_TXT} and run.json", metavar="DIR")
     header: bool = option(True, "a 'COUNT DIMENSIONS' first line, as word2vec", negate="--no-header",
                           negate_help="GloVe style: no 'COUNT DIMENSIONS' first line")
     limit: int | None = option(None, "only the N most frequent words (0 = all)", ge=0, metavar="N",
@@ -269,13 +244,11 @@ class ExportConfig(_FolderOrLegacyFile, VectorOptions):
     overwrite: bool = _overwrite()
 
 
-class ExportProjectorConfig(_FolderOrLegacyFile, VectorOptions):
+class ExportProjectorConfig(VectorOptions):
     """``words export-projector``: vectors.tsv + metadata.tsv for the TensorBoard embedding projector."""
 
     command: ClassVar[str] = "words export-projector"
-    default_out: ClassVar[str] = "runs/words-projector"
-    out: str | None = option(None, "output folder: vectors.tsv, metadata.tsv and run.json", metavar="DIR",
-                             default_text=default_out)
+    out: str = option("runs/words-projector", "output folder: vectors.tsv, metadata.tsv and run.json", metavar="DIR")
     limit: int | None = option(10000, "the N most frequent words (0 = all)", ge=0, metavar="N")
     file: str | None = option(None, "export these words instead: 'word' or 'word,category' lines (the categories "
                                     "become a metadata column)", metavar="FILE")

@@ -18,7 +18,7 @@ def part(out_dir: Path, quick: bool, say=print) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     wv = WordVectors.load()
-    say(f"{len(wv)} words x {wv.dim} dims loaded in {wv.report.seconds:.2f} s")
+    say(f"{len(wv)} words x {wv.dim} dims loaded in {wv.load_summary.seconds:.2f} s")
     for a, b in [("cat", "dog"), ("cat", "car"), ("coffee", "tea"), ("king", "queen")]:
         say(f"  similarity({a}, {b}) = {wv.similarity(a, b):.3f}")
     say("  man is to king as woman is to: "

@@ -7,18 +7,14 @@ out-of-vocabulary word skipped and counted.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from transferlab.errors import BadInputError, DataError
 from transferlab.words import validate
-
-if TYPE_CHECKING:  # the functions take a WordVectors; vectors.py imports this module for its methods
-    from transferlab.words.vectors import WordVectors
-
-DEFAULT_RESTRICT = 300_000  # gensim's restrict_vocab default: its numbers and ours are comparable
+from transferlab.words.space import DEFAULT_RESTRICT, VectorSpace
 
 
 def _read_lines(path: str | Path) -> tuple[list[str], int]:
@@ -43,7 +39,7 @@ def _read_lines(path: str | Path) -> tuple[list[str], int]:
         return lines, replaced
 
 
-def _vocab(wv: WordVectors, restrict: int | None, case_insensitive: bool, needed: set[str]) -> dict[str, int]:
+def _vocab(wv: VectorSpace, restrict: int | None, case_insensitive: bool, needed: set[str]) -> dict[str, int]:
     """Key -> row for the ``needed`` keys found among the first ``restrict`` words; the first (most
     frequent) case variant wins, as in gensim.  Only the needed keys are kept (memory)."""
     keys = wv.index_to_key[:restrict] if restrict else wv.index_to_key
@@ -66,7 +62,7 @@ def _upper_all(strings: list[str]) -> list[str]:
     return [s.upper() for s in strings]
 
 
-def evaluate_analogies(wv: WordVectors, path: str | Path, restrict: int | None = DEFAULT_RESTRICT,
+def evaluate_analogies(wv: VectorSpace, path: str | Path, restrict: int | None = DEFAULT_RESTRICT,
                        case_insensitive: bool = True, method: str = "add") -> dict:
     """Accuracy on an analogy file (``: section`` lines, then ``a b c d`` per line: a:b :: c:d).
 
@@ -77,59 +73,22 @@ def evaluate_analogies(wv: WordVectors, path: str | Path, restrict: int | None =
     start = time.perf_counter()
     restrict = validate.restrict(restrict)
     lines, replaced = _read_lines(path)
-    norm = (lambda w: w.upper()) if case_insensitive else (lambda w: w)
     keyed = _upper_all(lines) if case_insensitive else lines       # lines with every word normalised
     needed: set[str] = set()
     for ln in keyed:
         if not ln.startswith(": "):
             needed.update(ln.split())
     ok = _vocab(wv, restrict, case_insensitive, needed)
-    sections: list[dict] = []
-    questions: list[tuple[int, int, int]] = []
-    expected: list[str] = []
-    ignore: list[tuple[str, str, str]] = []
-    q_section: list[int] = []
-    n_invalid = 0
-    sec: dict | None = None
-    for lineno, (line, words) in enumerate(zip(lines, keyed), 1):
-        if line.startswith(": "):
-            sec = {"section": line.lstrip(": ").strip(), "correct": 0, "total": 0, "skipped": 0}
-            sections.append(sec)
-            continue
-        words = words.split()
-        if not words:  # blank line: neither a question nor an error
-            continue
-        if len(words) != 4:
-            n_invalid += 1
-            continue
-        if sec is None:
-            raise DataError(f"{path}, line {lineno}: a question before any ': section' line")
-        a, b, c, d = words
-        if a not in ok or b not in ok or c not in ok or d not in ok:
-            sec["skipped"] += 1
-            continue
-        questions.append((ok[a], ok[b], ok[c]))
-        expected.append(d)
-        ignore.append((a, b, c))
-        q_section.append(len(sections) - 1)
-        sec["total"] += 1
+    qs = _read_questions(path, lines, keyed, ok)
+    sections = qs.sections
     n_skipped = sum(s["skipped"] for s in sections)
-    if not questions:
+    if not qs.rows:
         why = (f"all {n_skipped} question(s) have a word outside the {restrict or len(wv)} most frequent words"
                if n_skipped else "no line has exactly four words under a ': section' header")
         raise DataError(f"{path}: no usable analogy question ({why})")
-
-    rows = np.asarray(questions, dtype=np.int64)
-    if case_insensitive and wv.has_case_variants():
-        exclude = [_excluded(wv, ok, r, ig, restrict, case_insensitive) for r, ig in zip(rows, ignore)]
-    else:
-        exclude = rows  # just the three query rows (an array: no per-question Python in the search)
-    idx, _ = wv.search_index.analogies(rows, 1, method, restrict, exclude)
-    for i, (qi, exp) in enumerate(zip(idx[:, 0], expected)):
-        if qi >= 0 and norm(wv.index_to_key[qi]) == exp:
-            sections[q_section[i]]["correct"] += 1
+    _answer(wv, qs, ok, restrict, case_insensitive, method)
     n_correct = sum(s["correct"] for s in sections)
-    n_questions = len(questions)
+    n_questions = len(qs.rows)
     return {
         "file": str(path),
         "method": method,
@@ -139,13 +98,69 @@ def evaluate_analogies(wv: WordVectors, path: str | Path, restrict: int | None =
         "n_questions": n_questions,
         "n_correct": n_correct,
         "n_skipped": n_skipped,
-        "n_invalid": n_invalid,
+        "n_invalid": qs.n_invalid,
         "oov_ratio": n_skipped / (n_skipped + n_questions),
         "lines_with_replaced_bytes": replaced,
         "sections": {s["section"]: (s["correct"] / s["total"] if s["total"] else None) for s in sections},
         "section_details": sections,
         "seconds": round(time.perf_counter() - start, 3),
     }
+
+
+@dataclass
+class _Questions:
+    """The answerable questions of an analogy file: their rows, expected (normalised) answers, query
+    words and sections; the per-section counts (``correct`` filled in by :func:`_answer`)."""
+
+    sections: list[dict] = field(default_factory=list)
+    rows: list[tuple[int, int, int]] = field(default_factory=list)
+    expected: list[str] = field(default_factory=list)
+    ignore: list[tuple[str, str, str]] = field(default_factory=list)
+    section_of: list[int] = field(default_factory=list)
+    n_invalid: int = 0
+
+
+def _read_questions(path, lines: list[str], keyed: list[str], ok: dict[str, int]) -> _Questions:
+    """The questions whose four words are all in ``ok``; the others counted per section as skipped."""
+    qs = _Questions()
+    sec: dict | None = None
+    for lineno, (line, words) in enumerate(zip(lines, keyed), 1):
+        if line.startswith(": "):
+            sec = {"section": line.lstrip(": ").strip(), "correct": 0, "total": 0, "skipped": 0}
+            qs.sections.append(sec)
+            continue
+        words = words.split()
+        if not words:  # blank line: neither a question nor an error
+            continue
+        if len(words) != 4:
+            qs.n_invalid += 1
+            continue
+        if sec is None:
+            raise DataError(f"{path}, line {lineno}: a question before any ': section' line")
+        a, b, c, d = words
+        if a not in ok or b not in ok or c not in ok or d not in ok:
+            sec["skipped"] += 1
+            continue
+        qs.rows.append((ok[a], ok[b], ok[c]))
+        qs.expected.append(d)
+        qs.ignore.append((a, b, c))
+        qs.section_of.append(len(qs.sections) - 1)
+        sec["total"] += 1
+    return qs
+
+
+def _answer(wv: VectorSpace, qs: _Questions, ok, restrict, case_insensitive: bool, method: str) -> None:
+    """Answer every question in one batched search and count the correct ones per section."""
+    norm = (lambda w: w.upper()) if case_insensitive else (lambda w: w)
+    rows = np.asarray(qs.rows, dtype=np.int64)
+    if case_insensitive and wv.has_case_variants():
+        exclude = [_excluded(wv, ok, r, ig, restrict, case_insensitive) for r, ig in zip(rows, qs.ignore)]
+    else:
+        exclude = rows  # just the three query rows (an array: no per-question Python in the search)
+    idx, _ = wv.search_index.analogies(rows, 1, method, restrict, exclude)
+    for i, (qi, exp) in enumerate(zip(idx[:, 0], qs.expected)):
+        if qi >= 0 and norm(wv.index_to_key[qi]) == exp:
+            qs.sections[qs.section_of[i]]["correct"] += 1
 
 
 def _excluded(wv, ok, row, ignore, restrict, case_insensitive) -> list[int]:
@@ -160,7 +175,7 @@ def _excluded(wv, ok, row, ignore, restrict, case_insensitive) -> list[int]:
     return sorted(out)
 
 
-def evaluate_similarity(wv: WordVectors, path: str | Path, restrict: int | None = DEFAULT_RESTRICT,
+def evaluate_similarity(wv: VectorSpace, path: str | Path, restrict: int | None = DEFAULT_RESTRICT,
                         case_insensitive: bool = True) -> dict:
     """Pearson and Spearman correlation between cosine similarity and human scores.
 
@@ -174,33 +189,9 @@ def evaluate_similarity(wv: WordVectors, path: str | Path, restrict: int | None 
     norm = (lambda w: w.upper()) if case_insensitive else (lambda w: w)
     needed = set()
     for line in lines:
-        sep = "\t" if "\t" in line else ("," if "," in line else None)
-        needed.update(norm(p.strip()) for p in line.split(sep)[:2])
+        needed.update(norm(p) for p in _fields(line)[:2])
     ok = _vocab(wv, restrict, case_insensitive, needed)
-    N = wv.normed
-    gold, model = [], []
-    n_oov = n_invalid = 0
-    oov_words: dict[str, None] = {}
-    for line in lines:
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        sep = "\t" if "\t" in line else ("," if "," in line else None)
-        parts = [p.strip() for p in line.split(sep)]
-        try:
-            if len(parts) != 3:
-                raise ValueError
-            a, b, score = norm(parts[0]), norm(parts[1]), float(parts[2])
-        except ValueError:
-            n_invalid += 1
-            continue
-        if a not in ok or b not in ok:
-            n_oov += 1
-            for w, orig in ((a, parts[0]), (b, parts[1])):
-                if w not in ok:
-                    oov_words.setdefault(orig)
-            continue
-        gold.append(score)
-        model.append(float(np.dot(N[ok[a]], N[ok[b]])))
+    gold, model, n_oov, n_invalid, oov_words = _score_pairs(wv.normed, lines, norm, ok)
     if len(gold) < 3:
         why = f"{n_oov} pair(s) out of vocabulary, {n_invalid} invalid line(s)"
         raise DataError(f"{path}: not enough usable word pairs to correlate ({len(gold)}; {why})")
@@ -221,3 +212,36 @@ def evaluate_similarity(wv: WordVectors, path: str | Path, restrict: int | None 
         "oov_words": list(oov_words)[:20],
         "lines_with_replaced_bytes": replaced,
     }
+
+
+def _fields(line: str) -> list[str]:
+    """The fields of a word-pair line: split at tabs, else commas, else runs of spaces."""
+    sep = "\t" if "\t" in line else ("," if "," in line else None)
+    return [p.strip() for p in line.split(sep)]
+
+
+def _score_pairs(N: np.ndarray, lines: list[str], norm, ok: dict[str, int]):
+    """(human scores, cosines, pairs out of vocabulary, invalid lines, the unknown words in order)."""
+    gold, model = [], []
+    n_oov = n_invalid = 0
+    oov_words: dict[str, None] = {}
+    for line in lines:
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = _fields(line)
+        try:
+            if len(parts) != 3:
+                raise ValueError
+            a, b, score = norm(parts[0]), norm(parts[1]), float(parts[2])
+        except ValueError:
+            n_invalid += 1
+            continue
+        if a not in ok or b not in ok:
+            n_oov += 1
+            for w, orig in ((a, parts[0]), (b, parts[1])):
+                if w not in ok:
+                    oov_words.setdefault(orig)
+            continue
+        gold.append(score)
+        model.append(float(np.dot(N[ok[a]], N[ok[b]])))
+    return gold, model, n_oov, n_invalid, oov_words

@@ -194,22 +194,6 @@ class SearchIndex:
         cq, cv, cs = _at_least(S, thr)                  # ties at the threshold included
         cands = [(cq, cv, cs)]
         pending = cq.size
-
-        def merge(cands):
-            cq = np.concatenate([c[0] for c in cands])
-            cv = np.concatenate([c[1] for c in cands])
-            cs = np.concatenate([c[2] for c in cands])
-            ok = np.isfinite(cs)
-            cq, cv, cs = cq[ok], cv[ok], cs[ok]
-            order = np.lexsort((cv, -cs, cq))
-            cq, cv, cs = cq[order], cv[order], cs[order]
-            rank = np.arange(cq.size) - np.searchsorted(cq, cq, side="left")
-            keep = rank < k
-            full = keep & (rank == k - 1)
-            t = np.full(nq, -np.inf, dtype=np.float32)
-            t[cq[full]] = cs[full]
-            return cq[keep], cv[keep], cs[keep], rank[keep], t
-
         tiles = self._tiles(nq, n, ex_r, head)
         buf, mask = scratch["tile"], scratch["mask"]
         for start, stop, lo, hi in tiles:
@@ -225,10 +209,10 @@ class SearchIndex:
                 cands.append((flat // w, flat % w + start, S.ravel()[flat]))
                 pending += flat.size
                 if pending > 8 * k * nq:
-                    cq, cv, cs, _, t = merge(cands)
+                    cq, cv, cs, _, t = _merge(cands, nq, k)
                     np.maximum(thr, t, out=thr)
                     cands, pending = [(cq, cv, cs)], cq.size
-        cq, cv, cs, rank, _ = merge(cands)
+        cq, cv, cs, rank, _ = _merge(cands, nq, k)
         idx = np.full((nq, k), -1, dtype=np.int64)
         sc = np.full((nq, k), -np.inf, dtype=np.float32)
         idx[cq, rank] = cv
@@ -261,6 +245,24 @@ class SearchIndex:
         starts = np.array([t[0] for t in tiles], dtype=np.int64)
         arg = np.where(best > -np.inf, A[bt, cols] + starts[bt], -1)
         return arg, best
+
+
+def _merge(cands, nq: int, k: int):
+    """The candidates (query, row, score) of every tile so far, cut to each query's best ``k`` (by
+    score, then row): (queries, rows, scores, ranks, each query's k-th score or -inf if fewer)."""
+    cq = np.concatenate([c[0] for c in cands])
+    cv = np.concatenate([c[1] for c in cands])
+    cs = np.concatenate([c[2] for c in cands])
+    ok = np.isfinite(cs)
+    cq, cv, cs = cq[ok], cv[ok], cs[ok]
+    order = np.lexsort((cv, -cs, cq))
+    cq, cv, cs = cq[order], cv[order], cs[order]
+    rank = np.arange(cq.size) - np.searchsorted(cq, cq, side="left")
+    keep = rank < k
+    full = keep & (rank == k - 1)
+    t = np.full(nq, -np.inf, dtype=np.float32)
+    t[cq[full]] = cs[full]
+    return cq[keep], cv[keep], cs[keep], rank[keep], t
 
 
 # ---------------------------------------------------------------------------- threads
@@ -304,7 +306,7 @@ def _run_parallel(task, workers: int) -> None:
 
 def _at_least(S: np.ndarray, thr: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(row, column, value) of the entries of ``S`` at or above their threshold: ``thr[i]`` for row
-    ``i`` (axis 0) or ``thr[j]`` for column ``j`` (axis 1).  A flat nonzero (about 10x faster than a
-    2-D ``np.nonzero`` here)."""
+    ``i`` (axis 0) or ``thr[j]`` for column ``j`` (axis 1), by a flat nonzero (faster than a 2-D
+    ``np.nonzero`` here: docs/words.md)."""
     flat = np.flatnonzero(S >= (thr[:, None] if axis == 0 else thr[None, :]))
     return flat // S.shape[1], flat % S.shape[1], S.ravel()[flat]

@@ -19,10 +19,12 @@ import numpy as np
 from transferlab.errors import BadInputError, DataError
 from transferlab.words import evaluate as benchmarks
 from transferlab.words import formats, validate
-from transferlab.words.formats import BUILTIN, FORMATS, LoadReport
+from transferlab.words.cluster import cluster_words
+from transferlab.words.formats import BUILTIN, FORMATS, LoadSummary
 from transferlab.words.search import SearchIndex
+from transferlab.words.space import DEFAULT_RESTRICT
 
-__all__ = ["BUILTIN", "FORMATS", "LoadReport", "WordVectors"]
+__all__ = ["BUILTIN", "FORMATS", "LoadSummary", "WordVectors"]
 
 
 class WordVectors:
@@ -48,7 +50,7 @@ class WordVectors:
     only the N most frequent words answer.
     """
 
-    def __init__(self, words: Sequence[str], vectors: np.ndarray, *, report: LoadReport | None = None,
+    def __init__(self, words: Sequence[str], vectors: np.ndarray, *, summary: LoadSummary | None = None,
                  _release=None) -> None:
         vectors = np.asarray(vectors)
         if vectors.ndim != 2:
@@ -58,7 +60,7 @@ class WordVectors:
             raise DataError(f"{len(words)} words but {vectors.shape[0]} vectors")
         if len(words) == 0:
             raise DataError("no word vectors (empty vocabulary)")
-        self.report = report or LoadReport(source="<arrays>", format="arrays")
+        self.load_summary = summary or LoadSummary(source="<arrays>", format="arrays")
         key_to_index: dict[str, int] = {}
         keep = None
         for i, w in enumerate(words):
@@ -66,9 +68,9 @@ class WordVectors:
                 if keep is None:
                     keep = np.ones(len(words), dtype=bool)
                 keep[i] = False
-                self.report.duplicates += 1
-                if len(self.report.duplicate_words) < 5:
-                    self.report.duplicate_words.append(w)
+                self.load_summary.duplicates += 1
+                if len(self.load_summary.duplicate_words) < 5:
+                    self.load_summary.duplicate_words.append(w)
             else:
                 key_to_index[w] = len(key_to_index)
         if keep is not None:
@@ -79,7 +81,7 @@ class WordVectors:
         self.index_to_key: list[str] = words
         self.key_to_index: dict[str, int] = key_to_index
         self.vectors = vectors                      # as given (may be a read-only file mapping)
-        self.report.n_words, self.report.dim = len(words), int(vectors.shape[1])
+        self.load_summary.n_words, self.load_summary.dim = len(words), int(vectors.shape[1])
         self._norms, self._normed = _normalise(vectors, _release)
         self.search_index = SearchIndex(self._normed)
         self._lower: dict[str, int] | None = None
@@ -95,9 +97,9 @@ class WordVectors:
         """Load the built-in ``glove-6b-50d`` (default) or a vectors file (format detected if not given)."""
         start = time.perf_counter()
         raw = formats.read_vectors(source, format, lenient)
-        wv = cls(raw.words, raw.matrix, report=raw.report, _release=raw.release)
+        wv = cls(raw.words, raw.matrix, summary=raw.summary, _release=raw.release)
         wv._mapping = raw.mapping
-        wv.report.seconds = round(time.perf_counter() - start, 3)
+        wv.load_summary.seconds = round(time.perf_counter() - start, 3)
         return wv
 
     @classmethod
@@ -117,7 +119,7 @@ class WordVectors:
         return np.stack([self[w] for w in word])
 
     def __repr__(self) -> str:
-        return f"WordVectors({len(self)} words x {self.dim} dims, from {self.report.source})"
+        return f"WordVectors({len(self)} words x {self.dim} dims, from {self.load_summary.source})"
 
     @property
     def dim(self) -> int:
@@ -251,8 +253,6 @@ class WordVectors:
         """The ``top_k`` nearest words by cosine (the query word itself excluded)."""
         return self.neighbours([word_or_vector], top_k, restrict, topn=topn)[0]
 
-    similar = most_similar
-
     def neighbours(self, items: Sequence[str | np.ndarray], top_k: int = 10, restrict: int | None = None, *,
                    topn: int | None = None) -> list[list[tuple[str, float]]]:
         """Batched ``most_similar`` for many words (or vectors) in one pass over the matrix."""
@@ -316,13 +316,13 @@ class WordVectors:
         return ranked[-1][0], ranked
 
     # ------------------------------------------------------------------ benchmarks, clusters
-    def evaluate_analogies(self, path: str | os.PathLike, restrict: int | None = benchmarks.DEFAULT_RESTRICT,
+    def evaluate_analogies(self, path: str | os.PathLike, restrict: int | None = DEFAULT_RESTRICT,
                            case_insensitive: bool = True, method: str = "add") -> dict:
         """Accuracy on an analogy file (questions-words format), as gensim's ``evaluate_word_analogies``:
         see :func:`transferlab.words.evaluate.evaluate_analogies`."""
         return benchmarks.evaluate_analogies(self, path, restrict, case_insensitive, method)
 
-    def evaluate_similarity(self, path: str | os.PathLike, restrict: int | None = benchmarks.DEFAULT_RESTRICT,
+    def evaluate_similarity(self, path: str | os.PathLike, restrict: int | None = DEFAULT_RESTRICT,
                             case_insensitive: bool = True) -> dict:
         """Pearson and Spearman correlation with human word-pair scores, as gensim's
         ``evaluate_word_pairs``: see :func:`transferlab.words.evaluate.evaluate_similarity`."""
@@ -334,8 +334,6 @@ class WordVectors:
         """Cluster ``words`` (k chosen by silhouette when None): see
         :func:`transferlab.words.cluster.cluster_words`; :func:`~transferlab.words.cluster.plot_clusters`
         draws the result."""
-        from transferlab.words.cluster import cluster_words
-
         return cluster_words(self, words, k, method, projection, categories, k_range, seed)
 
     # ------------------------------------------------------------------ export

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from transferlab.errors import DataError
 from transferlab.report import page
+from transferlab.words.config import CLUSTER_JSON, REPORT_JSON
+
+if TYPE_CHECKING:
+    from transferlab.words.vectors import WordVectors
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354",
@@ -19,7 +23,7 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 N_DEFAULT_QUERIES = 6
 
 
-def compute(wv, words: Sequence[str], categories: Sequence[str] | None = None, *, queries: Sequence[str] = (),
+def compute(wv: WordVectors, words: Sequence[str], categories: Sequence[str] | None = None, *, queries: Sequence[str] = (),
             analogies: Sequence[str] = (), k: int | None = None, method: str = "kmeans", projection: str = "pca",
             seed: int = 0, top_k: int = 8, restrict: int | None = None, source: str = "") -> dict:
     """Everything the page shows: the clustering, the neighbours of ``queries`` (default: the first 6 words)
@@ -93,8 +97,6 @@ def render_page(data: dict, title: str) -> str:
 
 def render_folder(folder: Path, kind: str) -> tuple[str, dict]:
     """The page of a ``words report`` or ``words cluster`` folder, from the JSON it keeps."""
-    from transferlab.words.config import CLUSTER_JSON, REPORT_JSON
-
     name = REPORT_JSON if kind == "words report" else CLUSTER_JSON
     try:
         data = json.loads((folder / name).read_text(encoding="utf-8"))
