@@ -45,6 +45,15 @@ def _private_cache(tmp_path_factory):
         os.environ["TRANSFERLAB_CACHE"] = old
 
 
+def pytest_runtest_setup(item):
+    """A test marked ``gpu`` is skipped where there is no CUDA device."""
+    if item.get_closest_marker("gpu") is not None:
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("needs a CUDA device")
+
+
 def real_images(split: str, cls: str, n: int) -> list[Path]:
     """The first ``n`` photos of one class of hymenoptera (skips the test where the data set is missing)."""
     files = sorted(p for p in (shared_data("hymenoptera") / split / cls).iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))

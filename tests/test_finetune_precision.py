@@ -35,6 +35,7 @@ def _weights(run):
     return torch.load(run / "last.pt", weights_only=True)["model"]
 
 
+@pytest.mark.bf16
 @needs_bf16
 def test_bf16_trains_differently_and_resumes_like_an_uninterrupted_run(tiny, tmp_path, capsys):
     fp32 = loop.train(_cfg(tiny, tmp_path / "fp32", epochs=2))
