@@ -37,8 +37,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("io",),                            # atomic files, JSON / YAML
     ("runtime",),                       # device, workers, cache root
     ("schema",),                        # typed configs
-    ("runs", "evaluation", "cli_args"),  # run folders, evaluation summaries, argparse from configs
-    ("data",),                          # datasets, images, splits
+    ("runs", "cli_args"),               # run folders; argparse from the configs
+    ("evaluation", "data"),             # evaluation summaries (metrics.json through runs); datasets, images, splits
     ("models",),                        # backbones, taps, blocks, the extraction engines, classify
     ("fne", "words"),                   # full-network embeddings; word-embedding spaces
     ("finetune",),
@@ -164,9 +164,10 @@ class Report:
         problems = self.problems
         if problems:
             lines += ["", "Against the layering:"] + [f"  {p}" for p in problems]
-        lines += ["", f"FAIL: {len(self.no_floor)} modules without a floor, {len(self.up_edges)} up-edges, "
-                      f"{len(self.cycles)} import cycles" if problems else
-                  f"OK: {len(self.modules)} modules, {len(self.edges)} imports, no up-edge, no cycle"]
+        counts = [(len(self.no_floor), "module without a floor", "modules without a floor"),
+                  (len(self.up_edges), "up-edge", "up-edges"), (len(self.cycles), "import cycle", "import cycles")]
+        lines += ["", "FAIL: " + ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts if n)
+                  if problems else f"OK: {len(self.modules)} modules, {len(self.edges)} imports, no up-edge, no cycle"]
         return "\n".join(lines)
 
     def _group_floor(self, g: str) -> int:
