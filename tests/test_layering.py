@@ -114,3 +114,10 @@ def test_checker_flags_a_cycle_of_type_only_imports(tmp_path):
 def test_checker_flags_a_module_without_a_floor(tmp_path):
     report = check(_write(tmp_path, dict(FAKE, **{"fake/extra.py": ""})), "fake", FAKE_LAYERS)
     assert report.no_floor == ["fake.extra"]
+
+
+def test_checker_flags_a_library_module_importing_a_door(tmp_path):
+    files = dict(FAKE, **{"fake/low/b.py": "from fake.low.cli import main\n"})
+    report = check(_write(tmp_path, files), "fake", FAKE_LAYERS)
+    assert report.problems == [f"{Path('fake/low/b.py')}:1: low.b -> low.cli (import): "
+                               "low.cli is a door (cli / __main__): only doors import it"]

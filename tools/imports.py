@@ -120,8 +120,10 @@ class Report:
         return parts[0]
 
     def floor(self, module: str) -> int | None:
-        g = self.group(module)
-        return next((i for i, floor in enumerate(self.layers) if g in floor), None)
+        return self.group_floor(self.group(module))
+
+    def group_floor(self, group: str) -> int | None:
+        return next((i for i, floor in enumerate(self.layers) if group in floor), None)
 
     def describe(self, e: Edge) -> str:
         via = f", via {self.short(e.via)}" if e.via else ""
@@ -129,7 +131,7 @@ class Report:
 
     def render(self, modules: bool = False) -> str:
         lines = [f"Import graph of {self.package} by package (floors lowest first; "
-                 f"! = against the layering, * = only from a door)", ""]
+                 f"! = against the layering, * = upward from a door only)", ""]
         by_group: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         bad = {(e.source, e.target) for e, _ in self.up_edges}
         door = {(e.source, e.target) for e in self.excepted}
@@ -139,16 +141,19 @@ class Report:
             if sg != tg:
                 mark = "!" if (e.source, e.target) in bad else "*" if (e.source, e.target) in door else ""
                 by_group[sg][tg].add(mark)
-        order = sorted(groups, key=lambda g: (self._group_floor(g), g))
+        def rank(g: str) -> tuple[int, str]:
+            f = self.group_floor(g)
+            return (len(self.layers) if f is None else f), g
+
+        order = sorted(groups, key=rank)
         width = max(len(g) for g in groups)
         for g in order:
-            f = self._group_floor(g)
-            targets = sorted(by_group[g], key=lambda t: (self._group_floor(t), t))
+            targets = sorted(by_group[g], key=rank)
             shown = []
             for t in targets:
                 marks = by_group[g][t]
                 shown.append(t + ("!" if "!" in marks else "*" if "" not in marks else ""))
-            floor = "?" if f >= len(self.layers) else str(f)
+            floor = str(rank(g)[0]) if self.group_floor(g) is not None else "?"
             lines.append(f"  {floor:>2}  {g:<{width}}  -> {', '.join(shown) or '(nothing)'}")
         if modules:
             lines += ["", "Modules (kind of import in brackets when not a module-level import):"]
@@ -169,9 +174,6 @@ class Report:
         lines += ["", "FAIL: " + ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts if n)
                   if problems else f"OK: {len(self.modules)} modules, {len(self.edges)} imports, no up-edge, no cycle"]
         return "\n".join(lines)
-
-    def _group_floor(self, g: str) -> int:
-        return next((i for i, floor in enumerate(self.layers) if g in floor), len(self.layers))
 
 
 def _module_name(path: Path, src: Path) -> tuple[str, bool]:
