@@ -12,6 +12,24 @@ SHARED = ROOT.parent / "shared" / "data"
 HYMENOPTERA = SHARED / "hymenoptera"
 SCENE15 = SHARED / "scene15"
 
+
+def _missing(name: str) -> str:
+    """Why ``../shared/data/<name>`` cannot be read, naming it; empty when it is there."""
+    path = SHARED / name
+    return "" if path.is_dir() else f"shared data set missing: {path}"
+
+
+def shared_data(name: str) -> Path:
+    """``../shared/data/<name>``; where it is missing, the calling test or fixture is skipped, saying which."""
+    if _missing(name):
+        pytest.skip(_missing(name))
+    return SHARED / name
+
+
+def needs_shared_data(name: str) -> pytest.MarkDecorator:
+    """The same rule as a mark, for a module (``pytestmark``) or a test that reads the folder directly."""
+    return pytest.mark.skipif(bool(_missing(name)), reason=_missing(name) or f"{name} is there")
+
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
@@ -27,8 +45,18 @@ def _private_cache(tmp_path_factory):
         os.environ["TRANSFERLAB_CACHE"] = old
 
 
+def pytest_runtest_setup(item):
+    """A test marked ``gpu`` is skipped where there is no CUDA device."""
+    if item.get_closest_marker("gpu") is not None:
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("needs a CUDA device")
+
+
 def real_images(split: str, cls: str, n: int) -> list[Path]:
-    files = sorted(p for p in (HYMENOPTERA / split / cls).iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
+    """The first ``n`` photos of one class of hymenoptera (skips the test where the data set is missing)."""
+    files = sorted(p for p in (shared_data("hymenoptera") / split / cls).iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
     return files[:n]
 
 

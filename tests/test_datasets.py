@@ -5,13 +5,13 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import HYMENOPTERA, SCENE15, real_images
+from conftest import real_images, shared_data
 from transferlab.data.sources import load_dataset
 from transferlab.errors import BadInputError, DataError
 
 
 def test_train_val_folder_real_data():
-    s = load_dataset(HYMENOPTERA)
+    s = load_dataset(shared_data("hymenoptera"))
     assert s.classes == ["ants", "bees"]
     assert (len(s.train), len(s.test)) == (245, 153)
     assert s.test_split_name == "val"
@@ -19,7 +19,7 @@ def test_train_val_folder_real_data():
 
 
 def test_hidden_files_are_ignored_and_listed():
-    s = load_dataset(SCENE15)
+    s = load_dataset(shared_data("scene15"))
     assert len(s.classes) == 15 and len(s.train) == 1500 and len(s.test) == 2985
     assert [i["reason"] for i in s.ignored] == ["hidden file"]
     assert s.ignored[0]["path"].endswith(".DS_Store")
@@ -179,7 +179,7 @@ def _reference_split_validation(data, fraction, seed):
 def test_stratified_split_equals_the_references(fraction, seed):
     from transferlab.data.splits import stratified_split
 
-    data = load_dataset(HYMENOPTERA)
+    data = load_dataset(shared_data("hymenoptera"))
     kept, held = stratified_split(data.train, data.classes, fraction, seed, option="--val-fraction")
     for ref_kept, ref_held in (_reference_stratified(data.train, data.classes, fraction, seed),
                                _reference_split_validation(data, fraction, seed)):
@@ -330,8 +330,8 @@ def test_non_image_extensions_in_class_folders_are_ignored_and_counted(small_fol
 
 
 def test_summary_counts_hidden_files():
-    assert "; 1 file ignored (1: hidden file)" in load_dataset(SCENE15).summary()
-    assert "ignored" not in load_dataset(HYMENOPTERA).summary()
+    assert "; 1 file ignored (1: hidden file)" in load_dataset(shared_data("scene15")).summary()
+    assert "ignored" not in load_dataset(shared_data("hymenoptera")).summary()
 
 
 def test_class_folder_with_only_non_images_is_a_clear_error(small_folder, tmp_path):

@@ -22,11 +22,9 @@ from transferlab.finetune.model import FromCache, make_split, prepare_model, set
 from transferlab.finetune.prefix_cache import build_cache
 from transferlab.models.registry import create_backbone
 
-HYMENOPTERA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "hymenoptera"
-if not HYMENOPTERA.is_dir():
-    HYMENOPTERA = Path("/work/shared/data/hymenoptera")
+from conftest import HYMENOPTERA, needs_shared_data
 
-pytestmark = pytest.mark.skipif(not HYMENOPTERA.is_dir(), reason="hymenoptera data not available")
+pytestmark = needs_shared_data("hymenoptera")
 
 
 def _copy_subset(dst: Path, n_train: int, n_val: int, val_classes=("ants", "bees"), extra_class: str | None = None):

@@ -7,15 +7,11 @@ import shutil
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-HYMENOPTERA = Path("/work/shared/data/hymenoptera")
-for candidate in (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "hymenoptera",):
-    if candidate.is_dir():
-        HYMENOPTERA = candidate
+from conftest import HYMENOPTERA, needs_shared_data
 
 
 def _free_port() -> int:
@@ -25,7 +21,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not HYMENOPTERA.is_dir(), reason="hymenoptera data not available")
+@needs_shared_data("hymenoptera")
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not available")
 @pytest.mark.parametrize("freeze,augment", [("6", "light"), ("all", "none")])  # images through DDP; cached prefix
 def test_torchrun_two_processes_gloo(tmp_path, freeze, augment):

@@ -13,9 +13,10 @@ from transferlab import runtime
 from transferlab.cli import main
 from transferlab.finetune import FinetuneConfig, loop
 
-from test_finetune import HYMENOPTERA, _copy_subset, _rows
+from conftest import needs_shared_data
+from test_finetune import _copy_subset, _rows
 
-pytestmark = pytest.mark.skipif(not HYMENOPTERA.is_dir(), reason="hymenoptera data not available")
+pytestmark = needs_shared_data("hymenoptera")
 needs_bf16 = pytest.mark.skipif(not runtime.bf16_supported("cpu"), reason="this CPU has no native bfloat16")
 
 
@@ -34,6 +35,7 @@ def _weights(run):
     return torch.load(run / "last.pt", weights_only=True)["model"]
 
 
+@pytest.mark.bf16
 @needs_bf16
 def test_bf16_trains_differently_and_resumes_like_an_uninterrupted_run(tiny, tmp_path, capsys):
     fp32 = loop.train(_cfg(tiny, tmp_path / "fp32", epochs=2))

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import HYMENOPTERA, run_cli
+from conftest import run_cli, shared_data
 from transferlab.fne.pipeline import embed
 from transferlab.fne.store import FeatureSet
 
@@ -128,7 +128,7 @@ def test_unknown_layer_and_model_errors(small_folder, tmp_path, capsys):
 @pytest.mark.slow
 def test_hymenoptera_full_network_embedding(tmp_path, capsys):
     """The issue's real-data check: every layer, FNE, train/ -> val/ at the model's own 224 px."""
-    code, out, _ = run_cli(["fne", "--data", HYMENOPTERA, "--model", "efficientnet_lite0", "--quiet",
+    code, out, _ = run_cli(["fne", "--data", shared_data("hymenoptera"), "--model", "efficientnet_lite0", "--quiet",
                             "--out", tmp_path, "--json"], capsys)
     result = json.loads(out)
     assert code == 0 and result["n_train"] == 245 and result["n_test"] == 153 and result["dim"] == 21008

@@ -77,6 +77,7 @@ def test_openvino_runs_a_batch_as_several_padded_requests(photos, monkeypatch):
     _assert_same(out)
 
 
+@pytest.mark.bf16
 def test_fp32_engines_share_the_cache_and_bf16_gets_its_own_key(small_folder):
     options = dict(model="efficientnet_lite0", layers="last", image_size=72, workers=0, quiet=True)
     first = embed(small_folder, backend="torch", **options)

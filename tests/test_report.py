@@ -173,6 +173,7 @@ def _open(driver, path: Path) -> None:
     assert driver.execute_script("return document.querySelectorAll('img[data-t]:not([src])').length") == 0
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("kind", ["fne", "ft"])
 def test_clicking_a_confusion_cell_shows_its_images(browser, kind, fne_dir, ft_run, tmp_path):
     from selenium.webdriver.common.by import By
@@ -199,6 +200,7 @@ def test_clicking_a_confusion_cell_shows_its_images(browser, kind, fne_dir, ft_r
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
 
 
+@pytest.mark.browser
 def test_sweep_and_words_pages_open_without_errors(browser, sweep_run, words_run, tmp_path):
     from selenium.webdriver.common.by import By
 

@@ -228,6 +228,7 @@ def test_fne_sweep_local_pool_shares_extraction_isolates_failures_and_resumes(tm
 
 
 @pytest.mark.slow
+@pytest.mark.slurm
 def test_finetune_sweep_through_submitit_records_a_crash_and_draws_the_yosinski_curve(tmp_path, capsys):
     broken = broken_dataset(tmp_path / "broken")
     spec = write_spec(tmp_path / "ft.yaml", {

@@ -247,6 +247,7 @@ def test_full_analogy_file_reference_figure(wv):
     assert round(r["accuracy"], 4) == 0.4637  # NOTES.md: gensim 4.4 on the same vectors
 
 
+@pytest.mark.slow
 def test_evaluate_methods_on_a_small_file_match_gensim(wv, kv, tmp_path):
     """Not slow: one small section, 3CosAdd and 3CosMul through the methods, against gensim."""
     f = _sections(DATA / "questions-words.txt", {"family"}, tmp_path / "q.txt")

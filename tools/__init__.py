@@ -1,0 +1,1 @@
+"""Developer tools for transferlab's own code (not shipped): ``python -m tools.imports``."""
