@@ -56,11 +56,11 @@ class PureThroughput:
     frozen blocks in eval mode), optimizer, batch size and resolution as the training loop."""
 
     def __init__(self, cfg):
-        from transferlab.finetune.model import prepare_model, set_train_mode
+        from transferlab.finetune.model import build_model, set_train_mode
         from transferlab.finetune.schedule import make_criterion, make_optimizer
 
         torch.manual_seed(0)
-        prepared = prepare_model(cfg, 2)
+        prepared = build_model(cfg, 2)
         self.model = prepared.model.to(memory_format=torch.channels_last)  # as in the training loop
         size = prepared.backbone.preprocessing.with_size(cfg.image_size).input_size
         self.opt = make_optimizer(cfg, prepared)

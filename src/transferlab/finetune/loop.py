@@ -28,11 +28,11 @@ from transferlab.finetune import schedule
 from transferlab.finetune.checkpoint import RunState, checkpoint_header, load_checkpoint, restore, save_epoch
 from transferlab.finetune.config import FinetuneConfig, config_diff
 from transferlab.finetune.distributed import Dist, dist_setup, dist_teardown, rank_device
-from transferlab.finetune.evaluation import final_report, loss_accuracy, predict
+from transferlab.finetune.evaluation import write_final_evaluation, loss_accuracy, predict
 from transferlab.finetune.history import plot_curves, write_metrics_csv
 from transferlab.finetune.inputs import Inputs, validation_split
-from transferlab.finetune.model import FromCache, prepare_model, set_train_mode
-from transferlab.finetune.prefix_cache import FeatureCache, plan_cache
+from transferlab.finetune.model import FromCache, build_model, set_train_mode
+from transferlab.finetune.prefix_cache import PrefixActivations, plan_cache
 from transferlab.runs import RunFolder
 
 SLOW_EPOCH_S = 30  # epochs at least this long refresh curves.png as they end (a plot is not free)
@@ -130,7 +130,7 @@ class Trainer:
         np.random.seed(cfg.seed % (2 ** 32))
         # ---- model
         torch.manual_seed(cfg.seed)
-        self.prepared = p = prepare_model(cfg, len(self.classes))
+        self.prepared = p = build_model(cfg, len(self.classes))
         self.warnings += p.warnings
         # channels_last: faster convolutions on CPU (oneDNN) and on GPUs with mixed precision
         self.model = p.model.to(self.device, memory_format=torch.channels_last)
@@ -141,19 +141,19 @@ class Trainer:
                  f"{self.size}px, device {self.device}" + (f", {d.world} processes" if d.active else ""))
         # ---- caches and loaders
         n_images = len(self.train_split) + len(self.val_split) + len(data.test)
-        self.split_model, self.cache_note = plan_cache(cfg, p, self.size, self.device, n_images, self.warnings)
+        self.cut_model, self.cache_note = plan_cache(cfg, p, self.size, self.device, n_images, self.warnings)
         self.log(f"frozen-prefix cache {self.cache_note}")
         self.inputs = inputs = Inputs(cfg, self.pre, data.loader(), self.device, d)
         self.amp_dtype = schedule.amp_dtype(cfg, self.device)
         with schedule.autocast(self.device, self.amp_dtype):  # the frozen prefix is cached as training runs it
-            inputs.setup_training(self.train_split, self.val_split, self.split_model, self.warnings)
+            inputs.setup_training(self.train_split, self.val_split, self.cut_model, self.warnings)
         self.caches = inputs.caches
         if self.caches:
             tr, va = self.caches["train"], self.caches["val"]
             self.log(f"cached the frozen prefix of {len(tr)} + {len(va)} images in {tr.seconds + va.seconds:.1f} s "
                      f"({(tr.nbytes + va.nbytes) / 2 ** 20:.0f} MiB)")
         self.log(f"decoded-image cache {inputs.image_cache_note}; training images loaded by {inputs.loader_note}")
-        self.net: nn.Module = FromCache(self.split_model) if self.caches else self.model
+        self.net: nn.Module = FromCache(self.cut_model) if self.caches else self.model
         self.skipped_train: dict[int, str] = dict(self.caches["train"].skipped) if self.caches else {}
         if self.caches:  # every image was decoded for the cache: the full check now
             self._check_splits(sorted(self.skipped_train.items()), sorted(self.caches["val"].skipped))
@@ -317,7 +317,7 @@ class Trainer:
         self.scheduler.step()
 
     @torch.no_grad()
-    def evaluate(self, forward: nn.Module, cache: FeatureCache | None, split, shard: bool = True):
+    def evaluate(self, forward: nn.Module, cache: PrefixActivations | None, split, shard: bool = True):
         """(mean loss, accuracy, (logits, labels, split indices, skipped)) over ``split`` (sharded across ranks).
 
         ``forward``: the module to run: ``FromCache`` on cached prefix outputs when ``cache`` is given,
@@ -351,7 +351,7 @@ class Trainer:
         self.model.load_state_dict(best["model"])
         eval_split = data.test
         use_cache = "val" in self.caches and not cfg.val_fraction  # validation split == evaluation split
-        _, _, predictions = self.evaluate(FromCache(self.split_model) if use_cache else self.model,
+        _, _, predictions = self.evaluate(FromCache(self.cut_model) if use_cache else self.model,
                                           self.caches["val"] if use_cache else None, eval_split, shard=False)
         extra = {
             "model": p.backbone.name, "dataset": data.name, "evaluation_split": data.test_split_name,
@@ -367,7 +367,7 @@ class Trainer:
                               for i, r in sorted(self.skipped_train.items())],
             "run": str(out),
         }
-        result = final_report(out, predictions, eval_split, self.classes, n_train=len(self.train_split), extra=extra,
+        result = write_final_evaluation(out, predictions, eval_split, self.classes, n_train=len(self.train_split), extra=extra,
                               title=f"{p.backbone.name} fine-tuned on {data.name}")
         for w in self.warnings:
             self.log(f"warning: {w}")

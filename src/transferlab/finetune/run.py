@@ -104,7 +104,7 @@ def load_model(run_dir: Path, checkpoint: str = "best.pt", device: str | None = 
     """(model in eval mode on ``device``, classes, preprocessing) rebuilt from a checkpoint of the run:
     no pretrained weights are needed."""
     from transferlab.finetune.checkpoint import load_checkpoint
-    from transferlab.finetune.model import prepare_model
+    from transferlab.finetune.model import build_model
     from transferlab.models.registry import Preprocessing
     from transferlab.runtime import pick_device
 
@@ -115,7 +115,7 @@ def load_model(run_dir: Path, checkpoint: str = "best.pt", device: str | None = 
     cfg = FinetuneConfig.from_dict({k: v for k, v in ck["config"].items() if k in FinetuneConfig.model_fields},
                                    str(path))
     classes = list(ck["classes"])
-    prepared = prepare_model(cfg, len(classes), pretrained=False)
+    prepared = build_model(cfg, len(classes), pretrained=False)
     try:
         prepared.model.load_state_dict(ck["model"])
     except RuntimeError as exc:
