@@ -110,6 +110,17 @@ def config_diff(saved: FinetuneConfig, new: FinetuneConfig, ignore: tuple[str, .
     return [d for d in saved.diff(new) if d.split(":", 1)[0] not in ignore]
 
 
+def check_resume(run, saved: FinetuneConfig, asked: FinetuneConfig, differences: list[str], against: str) -> None:
+    """The resume rule: ``run`` (saved as ``saved``) continues as ``asked`` only when no result-changing option
+    differs (``differences``, found ``against`` the run's config.yaml or its checkpoint) and ``epochs`` does not
+    shrink: a run can be extended, not shortened."""
+    if differences:
+        raise BadInputError(f"--resume {run}: {against}: {'; '.join(differences)}")
+    if asked.epochs < saved.epochs:
+        raise BadInputError(f"--resume {run}: --epochs {asked.epochs} is fewer than the run's {saved.epochs}; a run "
+                            "can be extended, not shortened")
+
+
 def parse_k(value: str | int, n_blocks: int, option: str, model: str) -> int:
     """``K`` or ``all`` as a block count in [0, n_blocks]; an error names the count."""
     v = str(value).strip().lower()
@@ -166,4 +177,4 @@ class PredictConfig(Config):
         return check_device_name(value)
 
 
-__all__ = ["FinetuneConfig", "PredictConfig", "config_diff", "parse_k", "parse_head", "default_out"]
+__all__ = ["FinetuneConfig", "PredictConfig", "check_resume", "config_diff", "parse_k", "parse_head", "default_out"]

@@ -169,6 +169,15 @@ def validation_split(cfg, data: DataSplits, warnings: list[str]) -> tuple[Split,
     return train_split, val_split, val_name
 
 
+def unreadable_headers(data: DataSplits, split: Split) -> list[tuple[int, str]]:
+    """(index, reason) of the images of ``split`` whose header cannot be read (image files only)."""
+    from transferlab.data.images import probe_image
+
+    if data.loader() is not open_image:  # decoded in memory (fashion-mnist): nothing to check
+        return []
+    return [(i, why) for i, p in enumerate(split.paths) if (why := probe_image(p)) is not None]
+
+
 class Inputs:
     """Datasets and loaders of one run, from its preprocessing, image loader, workers and device.
 

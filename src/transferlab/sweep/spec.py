@@ -32,6 +32,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from transferlab import io as tio
 from transferlab.errors import BadInputError
 from transferlab.schema import Config, ConfigError
 
@@ -259,5 +260,5 @@ def absolute_paths(options: dict, cwd: str | os.PathLike) -> dict:
     for k in PATH_OPTIONS:
         v = opts.get(k)
         if isinstance(v, str) and v and v != "fashion-mnist" and not os.path.isabs(v):
-            opts[k] = str((Path(cwd) / v).resolve())
+            opts[k] = tio.absolute_path(v, cwd)
     return opts
