@@ -1,4 +1,4 @@
-"""Fine-tuning (issue 3): transfer/freeze semantics, frozen-prefix cache, resume, config rerun, bad inputs.
+"""Fine-tuning: transfer/freeze semantics, frozen-prefix cache, resume, config rerun, bad inputs.
 
 Real images (a small copy of hymenoptera, fashion-mnist) at 64 px, 1-2 epochs, no workers.
 """
