@@ -1,4 +1,4 @@
-"""The extraction input pipeline (issue 12, item 4): where the time goes, and images/s before/after.
+"""The extraction input pipeline: where the time goes, and images/s before/after.
 
 - ``stages``: ms per image of each step ``embed``'s workers run (one process, one thread, best of
   3 passes): reading the file, JPEG decoding (full size, and PIL draft mode at the resize size),
@@ -37,7 +37,7 @@ SHARED = ROOT.parent / "shared" / "data"
 
 
 class Previous:
-    """``open_image`` before issue 12: ``ImageOps.exif_transpose`` returned a copy of every photo."""
+    """The earlier ``open_image``: ``ImageOps.exif_transpose`` returned a copy of every photo."""
 
     def __call__(self, path, max_pixels=None, draft=None):
         from transferlab.data.images import open_image

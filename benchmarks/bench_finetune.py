@@ -1,4 +1,4 @@
-"""Fine-tuning performance (issue 3): data-pipeline overhead and frozen-prefix cache speed-up.
+"""Fine-tuning performance: data-pipeline overhead and frozen-prefix cache speed-up.
 
 - ``pipeline_overhead``: 1 - (training images/s of ``transferlab finetune`` with its real data
   pipeline) / (images/s of the same forward+backward+step on random tensors at the same batch
@@ -10,7 +10,7 @@
   the same samples are reported too (``median_overhead``).
 - ``cache_speedup``: epoch time (training + validation) without / with the frozen-prefix cache on
   a ``--freeze all --augment none`` run, best epoch after the first (target >= 3).
-- ``bf16_speedup`` / ``compile_speedup`` (issue 12): training images/s with ``--precision bf16`` /
+- ``bf16_speedup`` / ``compile_speedup``: training images/s with ``--precision bf16`` /
   ``--compile`` over eager fp32, for full fine-tuning and head-only with augmentation (``speedups``
   section, ``--speedup-size`` px, default 224).  One ``Trainer`` per variant is built, then every
   variant trains one epoch per round (the real training loop and data pipeline; validation excluded),
@@ -56,11 +56,11 @@ class PureThroughput:
     frozen blocks in eval mode), optimizer, batch size and resolution as the training loop."""
 
     def __init__(self, cfg):
-        from transferlab.finetune.model import prepare_model, set_train_mode
+        from transferlab.finetune.model import build_model, set_train_mode
         from transferlab.finetune.schedule import make_criterion, make_optimizer
 
         torch.manual_seed(0)
-        prepared = prepare_model(cfg, 2)
+        prepared = build_model(cfg, 2)
         self.model = prepared.model.to(memory_format=torch.channels_last)  # as in the training loop
         size = prepared.backbone.preprocessing.with_size(cfg.image_size).input_size
         self.opt = make_optimizer(cfg, prepared)

@@ -1,4 +1,4 @@
-"""Fine-tuning (issue 3): transfer/freeze semantics, frozen-prefix cache, resume, config rerun, bad inputs.
+"""Fine-tuning: transfer/freeze semantics, frozen-prefix cache, resume, config rerun, bad inputs.
 
 Real images (a small copy of hymenoptera, fashion-mnist) at 64 px, 1-2 epochs, no workers.
 """
@@ -18,7 +18,7 @@ from transferlab.cli import main
 from transferlab.data.image_dataset import collate_skipping
 from transferlab.errors import BadInputError, DataError
 from transferlab.finetune import FinetuneConfig, checkpoint, inputs, loop, schedule
-from transferlab.finetune.model import FromCache, make_split, prepare_model, set_train_mode
+from transferlab.finetune.model import FromCache, make_cut, build_model, set_train_mode
 from transferlab.finetune.prefix_cache import build_cache
 from transferlab.models.registry import create_backbone
 
@@ -75,7 +75,7 @@ def _rows(path: Path) -> list[dict]:
 def test_freeze_keeps_parameters_and_batchnorm_statistics_bit_identical(tiny, tmp_path):
     cfg = _cfg(tiny, tmp_path / "run", freeze="3", augment="light", epochs=1)
     torch.manual_seed(0)
-    before_model = prepare_model(cfg, 2)
+    before_model = build_model(cfg, 2)
     frozen_before = _block_state(before_model.model, before_model.blocks[:3])
     trained_before = _block_state(before_model.model, before_model.blocks[3:])
     assert any("running_mean" in k for k in frozen_before)  # the frozen blocks do hold BatchNorm statistics
@@ -92,7 +92,7 @@ def test_freeze_keeps_parameters_and_batchnorm_statistics_bit_identical(tiny, tm
 
 def test_set_train_mode_keeps_frozen_batchnorm_in_eval():
     cfg = FinetuneConfig(data="x", freeze="2")
-    p = prepare_model(cfg, 3)
+    p = build_model(cfg, 3)
     set_train_mode(p.model, p.frozen_modules, True)
     frozen_bn = [m for name in ("conv_stem", "bn1", "blocks.0") for m in p.model.get_submodule(name).modules()
                  if isinstance(m, torch.nn.BatchNorm2d)]
@@ -105,22 +105,22 @@ def test_set_train_mode_keeps_frozen_batchnorm_in_eval():
 def test_transfer_reinitialises_blocks_from_k():
     torch.manual_seed(0)
     pre = create_backbone("efficientnet_lite0").model.state_dict()
-    p = prepare_model(FinetuneConfig(data="x", transfer="3"), 2)
+    p = build_model(FinetuneConfig(data="x", transfer="3"), 2)
     now = p.model.state_dict()
     for b in p.blocks:
         same = all(torch.equal(now[k], pre[k]) for k in b.params)
         assert same == (b.index < 3), f"block {b.index} {'kept' if same else 'changed'}"
     # BatchNorm statistics of re-initialised blocks are reset too
     assert torch.equal(now["blocks.6.0.bn1.running_var"], torch.ones_like(now["blocks.6.0.bn1.running_var"]))
-    scratch = prepare_model(FinetuneConfig(data="x", transfer="0"), 2).model.state_dict()
+    scratch = build_model(FinetuneConfig(data="x", transfer="0"), 2).model.state_dict()
     assert not torch.equal(scratch["conv_stem.weight"], pre["conv_stem.weight"])
 
 
 def test_k_larger_than_blocks_names_the_count():
     with pytest.raises(BadInputError, match="has only 8 blocks"):
-        prepare_model(FinetuneConfig(data="x", freeze="9"), 2)
+        build_model(FinetuneConfig(data="x", freeze="9"), 2)
     with pytest.raises(BadInputError, match="has only 19 blocks"):
-        prepare_model(FinetuneConfig(data="x", model="mobilenet_v2", transfer="20"), 2)
+        build_model(FinetuneConfig(data="x", model="mobilenet_v2", transfer="20"), 2)
 
 
 def test_k_error_on_the_command_line(tiny, tmp_path, capsys):
@@ -132,7 +132,7 @@ def test_k_error_on_the_command_line(tiny, tmp_path, capsys):
 
 
 def test_mlp_head_and_dropout():
-    p = prepare_model(FinetuneConfig(data="x", head="mlp:32,16", dropout=0.3, freeze="all"), 5)
+    p = build_model(FinetuneConfig(data="x", head="mlp:32,16", dropout=0.3, freeze="all"), 5)
     head = p.model.classifier
     linears = [m for m in head if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(1280, 32), (32, 16), (16, 5)]
@@ -140,7 +140,7 @@ def test_mlp_head_and_dropout():
     trainable = {n for n, q in p.model.named_parameters() if q.requires_grad}
     assert trainable and all(n.startswith("classifier.") for n in trainable)
     with pytest.raises(BadInputError, match="--head"):
-        prepare_model(FinetuneConfig(data="x", head="mlp:"), 2)
+        build_model(FinetuneConfig(data="x", head="mlp:"), 2)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -154,20 +154,20 @@ def test_cached_prefix_gives_the_full_models_logits(tiny, model, freeze):
     from transferlab.data.sources import load_dataset
 
     torch.manual_seed(0)
-    p = prepare_model(FinetuneConfig(data="x", model=model, freeze=freeze), 2)
-    split, why = make_split(p, 64)
-    assert split is not None, why
+    p = build_model(FinetuneConfig(data="x", model=model, freeze=freeze), 2)
+    cut, why = make_cut(p, 64)
+    assert cut is not None, why
     data = load_dataset(str(tiny))
     pre = p.backbone.preprocessing.with_size(64)
     ds = ImageDataset(data.test, pre.transform("none"))
     loader = torch.utils.data.DataLoader(ImageDataset(data.test, pre.transform("none", normalize=False)),
                                          batch_size=5, collate_fn=collate_skipping)
-    cache = build_cache(split, loader, pre.normalize_batch)  # the uint8 path of the training loop
+    cache = build_cache(cut, loader, pre.normalize_batch)  # the uint8 path of the training loop
     p.model.eval()
     with torch.no_grad():
         images = torch.stack([ds[i][0] for i in range(len(ds))])
         full = p.model(images)
-        cached = FromCache(split)(cache.feats)
+        cached = FromCache(cut)(cache.feats)
     assert cache.index.tolist() == list(range(len(ds)))
     torch.testing.assert_close(cached, full, rtol=1e-4, atol=1e-5)
 
@@ -486,16 +486,16 @@ def test_fashion_mnist_head_only_learns(tmp_path):
 
 
 @pytest.mark.slow
-def test_split_on_other_families_and_a_clear_reason_when_unsupported():
+def test_cut_on_other_families_and_a_clear_reason_when_unsupported():
     x = torch.randn(2, 3, 64, 64)
     for name, freeze in (("torchvision:resnet18", "3"), ("torchvision:mobilenet_v3_small", "all"), ("timm:resnet18", "2")):
         torch.manual_seed(0)
-        p = prepare_model(FinetuneConfig(data="x", model=name, freeze=freeze), 3, pretrained=False)
-        split, why = make_split(p, 64)
-        assert split is not None, (name, why)
+        p = build_model(FinetuneConfig(data="x", model=name, freeze=freeze), 3, pretrained=False)
+        cut, why = make_cut(p, 64)
+        assert cut is not None, (name, why)
         p.model.eval()
         with torch.no_grad():
-            torch.testing.assert_close(FromCache(split)(split.prefix(x)), p.model(x), rtol=1e-4, atol=1e-5)
-    p = prepare_model(FinetuneConfig(data="x", model="timm:vit_tiny_patch16_224", freeze="2"), 3, pretrained=False)
-    split, why = make_split(p, 224)
-    assert split is None and "supported families" in why
+            torch.testing.assert_close(FromCache(cut)(cut.prefix(x)), p.model(x), rtol=1e-4, atol=1e-5)
+    p = build_model(FinetuneConfig(data="x", model="timm:vit_tiny_patch16_224", freeze="2"), 3, pretrained=False)
+    cut, why = make_cut(p, 224)
+    assert cut is None and "supported families" in why

@@ -1,4 +1,4 @@
-"""Fine-tuning precision and compilation (issue 12): --precision bf16 trains, is part of the configuration
+"""Fine-tuning precision and compilation: --precision bf16 trains, is part of the configuration
 and resumes; bf16 where unsupported and a failing --compile are one clear line each.
 
 Real images (a small copy of hymenoptera) at 48 px, 1-2 epochs, no workers.  A real ``torch.compile``

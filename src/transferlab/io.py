@@ -114,3 +114,9 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def absolute_path(path: str | os.PathLike, base: str | os.PathLike | None = None) -> str:
+    """``path`` made absolute against ``base`` (the current folder when None), symlinks resolved: a config
+    that names it runs the same from any folder."""
+    return str((Path(base) / path if base is not None else Path(path)).resolve())

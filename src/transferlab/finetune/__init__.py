@@ -1,10 +1,12 @@
 """Fine-tuning with control over transferred, frozen and retrained blocks.
 
 - ``config``: ``FinetuneConfig`` (every option, validated) and ``PredictConfig``;
-- ``model``: backbone + new head, ``--transfer K`` / ``--freeze K``; ``prefix_cache``: the frozen
-  prefix computed once; ``imagecache``: decoded training images kept in RAM;
-- ``inputs`` (samplers, loaders), ``schedule`` (optimizer, LR schedule), ``checkpoint``,
-  ``history`` (metrics.csv, curves.png), ``distributed`` (DDP), ``evaluation``;
+- ``model``: backbone + new head (``build_model``), ``--transfer K`` / ``--freeze K``, and the model cut
+  after the frozen blocks (``CutModel``); ``prefix_cache``: the frozen prefix's activations computed once
+  (``PrefixActivations``); ``imagecache``: decoded training images kept in RAM;
+- ``inputs`` (samplers, loaders), ``schedule`` (optimizer, LR schedule, precision), ``checkpoint``,
+  ``history`` (metrics.csv, curves.png: the learning-curve figure the report also draws), ``distributed``
+  (DDP), ``evaluation`` (the final evaluation's files), ``compiled`` (``--compile``), ``depthwise`` (bf16 on CPU);
 - ``loop``: the run (``Trainer``, ``train``); ``run``: ``finetune`` and ``FinetuneRun`` (``tl.finetune``).
 
 The package itself is callable: ``transferlab.finetune(data, **options)`` is ``run.finetune``.

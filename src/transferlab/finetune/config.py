@@ -15,12 +15,8 @@ from pydantic import field_validator, model_validator
 from transferlab.data.config import DataOptions
 from transferlab.errors import BadInputError
 from transferlab.fne.config import RunOptions, run_folder
-from transferlab.models.config import ModelOptions
+from transferlab.models.config import ModelOptions, Precision
 from transferlab.schema import Config, option
-
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("cosine", "step", "constant")
-AUGMENTS = ("none", "light", "strong")
 
 
 class FinetuneConfig(RunOptions, ModelOptions, DataOptions):
@@ -64,7 +60,7 @@ class FinetuneConfig(RunOptions, ModelOptions, DataOptions):
     amp: bool = option(True, "mixed precision on a GPU (bf16, else fp16 with loss scaling)", negate="--no-amp",
                        negate_help="full precision on a GPU too",
                        group="optimisation")
-    precision: Literal["fp32", "bf16"] = option(
+    precision: Precision = option(
         "fp32", "bf16 = bfloat16 autocast for training and evaluation, on a CPU with AVX-512 BF16/AMX or a CUDA GPU "
                 "(changes results slightly); fp32 = full precision on a CPU, --amp decides on a GPU",
         group="optimisation")
@@ -109,12 +105,20 @@ class FinetuneConfig(RunOptions, ModelOptions, DataOptions):
         return super().to_yaml(header)
 
 
-RUNTIME_FIELDS = tuple(sorted(FinetuneConfig.runtime_fields()))
-
-
 def config_diff(saved: FinetuneConfig, new: FinetuneConfig, ignore: tuple[str, ...] = ()) -> list[str]:
     """``name: saved -> new`` for every result-changing field that differs (``ignore``: fields allowed to)."""
     return [d for d in saved.diff(new) if d.split(":", 1)[0] not in ignore]
+
+
+def check_resume(run, saved: FinetuneConfig, asked: FinetuneConfig, differences: list[str], against: str) -> None:
+    """The resume rule: ``run`` (saved as ``saved``) continues as ``asked`` only when no result-changing option
+    differs (``differences``, found ``against`` the run's config.yaml or its checkpoint) and ``epochs`` does not
+    shrink: a run can be extended, not shortened."""
+    if differences:
+        raise BadInputError(f"--resume {run}: {against}: {'; '.join(differences)}")
+    if asked.epochs < saved.epochs:
+        raise BadInputError(f"--resume {run}: --epochs {asked.epochs} is fewer than the run's {saved.epochs}; a run "
+                            "can be extended, not shortened")
 
 
 def parse_k(value: str | int, n_blocks: int, option: str, model: str) -> int:
@@ -173,5 +177,4 @@ class PredictConfig(Config):
         return check_device_name(value)
 
 
-__all__ = ["FinetuneConfig", "PredictConfig", "config_diff", "parse_k", "parse_head", "default_out",
-           "RUNTIME_FIELDS", "OPTIMIZERS", "SCHEDULES", "AUGMENTS"]
+__all__ = ["FinetuneConfig", "PredictConfig", "check_resume", "config_diff", "parse_k", "parse_head", "default_out"]

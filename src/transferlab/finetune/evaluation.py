@@ -1,4 +1,4 @@
-"""Evaluation: forward passes without gradients, loss and accuracy over all ranks, the final report."""
+"""Evaluation: forward passes without gradients, loss and accuracy over all ranks, the final evaluation's files."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,14 +42,17 @@ def loss_accuracy(logits: torch.Tensor, labels: torch.Tensor, d: Dist, device, n
     return loss_sum / n, correct / n
 
 
-def final_report(out: Path, predictions, split, classes: list[str], *, n_train: int, extra: dict, title: str) -> dict:
+def write_final_evaluation(out: Path, predictions, split, classes: list[str], *, n_train: int, extra: dict,
+                           title: str) -> dict:
     """metrics.json, predictions.csv and confusion.png of ``predictions`` (``predict``'s, sorted skips) on ``split``."""
+    from transferlab.evaluation import evaluation_report
+
     logits, labels, index, skipped = predictions
     probs = torch.softmax(logits, 1)
     pred = probs.argmax(1).numpy()
     paths = [split.paths[i] for i in index.tolist()]
     skipped_list = [{"path": split.paths[i], "reason": r} for i, r in skipped]
-    result = report_evaluation(out, labels.numpy(), pred, classes, paths, n_train=n_train, extra=extra,
+    result = evaluation_report(out, labels.numpy(), pred, classes, paths, n_train=n_train, extra=extra,
                                skipped=skipped_list, scores=probs.max(1).values.numpy(), title=title)
     result["files"].update({"config": str(out / "config.yaml"), "metrics_csv": str(out / "metrics.csv"),
                             "curves": str(out / "curves.png"), "best": str(out / "best.pt"),
@@ -57,8 +60,3 @@ def final_report(out: Path, predictions, split, classes: list[str], *, n_train: 
     tio.write_json(out / "metrics.json", result)
     return result
 
-
-def report_evaluation(out, y_true, y_pred, classes, paths, **kw) -> dict:
-    from transferlab.evaluation import evaluation_report
-
-    return evaluation_report(out, y_true, y_pred, classes, paths, **kw)

@@ -1,8 +1,8 @@
 """Decoded-image cache for training: decode every training image once, keep it in RAM, downscaled.
 
-On a few CPU cores, decoding JPEGs (~2.6 ms for a 500x375 photo, even at a reduced DCT scale)
-costs more than a head-only training step, so re-decoding every image every epoch dominates
-``--freeze all`` runs with augmentation.  With this cache the first time an image is needed
+On a few CPU cores, decoding a JPEG (even at a reduced DCT scale) costs more than a head-only
+training step, so re-decoding every image every epoch dominates ``--freeze all`` runs with
+augmentation (figures in docs/finetune.md, "Decoded-image cache").  With this cache the first time an image is needed
 (epoch 1) it is decoded once — JPEG draft mode, at the smallest DCT scale whose shorter side is
 still >= ``short_side`` — resized so that its shorter side is exactly ``short_side`` (never
 upscaled, aspect ratio kept) and stored as uint8 RGB; every later epoch applies the SAME
@@ -17,7 +17,7 @@ distribution of crops.
 
 The training loop asks for the stored image as a uint8 (3, H, W) tensor (``tensors=True``): a view
 of the buffer, no copy, and the augmentation (RandomResizedCrop + flip, torchvision v2) runs on that
-tensor, about 3x cheaper than on a PIL image (torch's antialiased uint8 resize, same filter).
+tensor, cheaper than on a PIL image (torch's antialiased uint8 resize, same filter).
 
 Shared between DataLoader workers: the sizes of all entries are known before training from the
 image headers (cheap), so one flat uint8 buffer and a status byte per image are allocated up front

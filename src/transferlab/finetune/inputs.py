@@ -16,7 +16,7 @@ from transferlab.data.images import open_image
 from transferlab.data.sources import DataSplits
 from transferlab.data.splits import Split
 from transferlab.finetune.distributed import Dist
-from transferlab.finetune.prefix_cache import FeatureCache, build_cache
+from transferlab.finetune.prefix_cache import PrefixActivations, build_cache
 
 EVAL_CACHE_BATCH = 256  # rows of cached prefix outputs per evaluation batch
 
@@ -133,7 +133,7 @@ def image_cache(cfg, split: Split, loader_fn, short_side: int, interpolation: st
                    f"({cache.nbytes / 2 ** 20:.0f} MiB)")
 
 
-def cache_batches(cache: FeatureCache, sampler: EpochSampler, batch_size: int):
+def cache_batches(cache: PrefixActivations, sampler: EpochSampler, batch_size: int):
     """Training batches of cached prefix outputs in the sampler's order (no image is unreadable here)."""
     order = torch.tensor(sampler.indices(), dtype=torch.long)
     for s in range(0, len(order), batch_size):
@@ -141,7 +141,7 @@ def cache_batches(cache: FeatureCache, sampler: EpochSampler, batch_size: int):
         yield cache.feats[rows], cache.labels[rows], cache.index[rows], []
 
 
-def cache_eval_batches(cache: FeatureCache, rank: int = 0, world: int = 1):
+def cache_eval_batches(cache: PrefixActivations, rank: int = 0, world: int = 1):
     """Evaluation batches of cached prefix outputs: rows ``rank::world``, in order."""
     rows = torch.arange(rank, len(cache), world)
     for s in range(0, len(rows), EVAL_CACHE_BATCH):
@@ -168,6 +168,15 @@ def validation_split(cfg, data: DataSplits, warnings: list[str]) -> tuple[Split,
                         "model selection (best epoch, early stopping) sees it; use --val-fraction for an untouched "
                         "evaluation")
     return train_split, val_split, val_name
+
+
+def unreadable_headers(data: DataSplits, split: Split) -> list[tuple[int, str]]:
+    """(index, reason) of the images of ``split`` whose header cannot be read (image files only)."""
+    from transferlab.data.images import probe_image
+
+    if data.loader() is not open_image:  # decoded in memory (fashion-mnist): nothing to check
+        return []
+    return [(i, why) for i, p in enumerate(split.paths) if (why := probe_image(p)) is not None]
 
 
 class Inputs:
@@ -212,16 +221,16 @@ class Inputs:
     def to_device(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(self.device, non_blocking=True)
 
-    def prefix_caches(self, split_model, splits: dict[str, Split]) -> dict[str, FeatureCache]:
+    def prefix_caches(self, cut_model, splits: dict[str, Split]) -> dict[str, PrefixActivations]:
         """The frozen prefix's outputs of every image of each split, computed once."""
         caches = {}
         for name, split in splits.items():
             loader = make_loader(self.dataset(split, self.eval_tf, self.draft_eval), _ShardSampler(len(split)),
                                  self.eval_batch, self.workers, self.device)
-            caches[name] = build_cache(split_model, loader, self.prepare)
+            caches[name] = build_cache(cut_model, loader, self.prepare)
         return caches
 
-    def eval_batches(self, split: Split, cache: FeatureCache | None, shard: bool):
+    def eval_batches(self, split: Split, cache: PrefixActivations | None, shard: bool):
         """(batches, prepare, skipped) to evaluate ``split``: its cached prefix outputs when ``cache`` is
         given (their unreadable images reported by one rank only), else its images."""
         if cache is None:
@@ -231,16 +240,16 @@ class Inputs:
         skipped = list(cache.skipped) if (not shard or d.main) else []
         return cache_eval_batches(cache, rank, world), self.to_device, skipped
 
-    def setup_training(self, train_split: Split, val_split: Split, split_model, warnings: list[str]) -> None:
-        """The frozen-prefix cache of train and validation when ``split_model`` is given, else the loader
+    def setup_training(self, train_split: Split, val_split: Split, cut_model, warnings: list[str]) -> None:
+        """The frozen-prefix cache of train and validation when ``cut_model`` is given, else the loader
         of the training images; sets ``caches``, ``train_sampler`` and the notes for the results."""
         cfg, d = self.cfg, self.dist
-        self.caches: dict[str, FeatureCache] = {}
+        self.caches: dict[str, PrefixActivations] = {}
         self._train_loader, self.loader_note = None, "the frozen-prefix cache"
         self.image_cache_note = ("off: --no-cache-images" if not cfg.cache_images else
                                  "off: not needed (the frozen-prefix cache is used)")
-        if split_model is not None:
-            self.caches = self.prefix_caches(split_model, {"train": train_split, "val": val_split})
+        if cut_model is not None:
+            self.caches = self.prefix_caches(cut_model, {"train": train_split, "val": val_split})
             self.train_sampler = EpochSampler(len(self.caches["train"]), cfg.seed, True, d.rank, d.world)
         else:
             self.train_sampler = EpochSampler(len(train_split), cfg.seed, True, d.rank, d.world)

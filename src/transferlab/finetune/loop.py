@@ -23,16 +23,16 @@ from torch import nn
 from transferlab import io as tio
 from transferlab.data.checks import check_split
 from transferlab.data.sources import load_dataset
-from transferlab.errors import BadInputError, DataError, TransferlabError
+from transferlab.errors import DataError, TransferlabError
 from transferlab.finetune import schedule
 from transferlab.finetune.checkpoint import RunState, checkpoint_header, load_checkpoint, restore, save_epoch
-from transferlab.finetune.config import FinetuneConfig, config_diff
+from transferlab.finetune.config import FinetuneConfig, check_resume, config_diff
 from transferlab.finetune.distributed import Dist, dist_setup, dist_teardown, rank_device
-from transferlab.finetune.evaluation import final_report, loss_accuracy, predict
+from transferlab.finetune.evaluation import write_final_evaluation, loss_accuracy, predict
 from transferlab.finetune.history import plot_curves, write_metrics_csv
-from transferlab.finetune.inputs import Inputs, validation_split
-from transferlab.finetune.model import FromCache, prepare_model, set_train_mode
-from transferlab.finetune.prefix_cache import FeatureCache, plan_cache
+from transferlab.finetune.inputs import Inputs, unreadable_headers, validation_split
+from transferlab.finetune.model import FromCache, build_model, set_train_mode
+from transferlab.finetune.prefix_cache import PrefixActivations, plan_cache
 from transferlab.runs import RunFolder
 
 SLOW_EPOCH_S = 30  # epochs at least this long refresh curves.png as they end (a plot is not free)
@@ -87,6 +87,20 @@ class Trainer:
         self.stopped_early = False
         self.extended_from = 0
         self.warnings: list[str] = []
+        # load_data(): the data
+        self.device: torch.device | None = None
+        self.data = self.classes = None
+        self.train_split = self.val_split = self.val_name = None
+        # setup(): the model, its inputs and its optimisation
+        self.prepared = self.model = self.pre = self.size = None
+        self.cut_model, self.cache_note = None, ""
+        self.inputs: Inputs | None = None
+        self.amp_dtype: torch.dtype | None = None
+        self.caches: dict = {}
+        self.net: nn.Module | None = None
+        self.skipped_train: dict[int, str] = {}
+        self.optimizer = self.scheduler = self.criterion = self.scaler = None
+        self.compiled = None
 
     def log(self, msg: str) -> None:
         if self.verbose and self.dist.main:
@@ -102,16 +116,9 @@ class Trainer:
         self.classes = data.classes
         self.train_split, self.val_split, self.val_name = validation_split(cfg, data, self.warnings)
         self.log(f"{data.summary()}; validation: {self.val_name} ({len(self.val_split)} images)")
-        self._check_splits(self._unreadable_headers(self.train_split), self._unreadable_headers(self.val_split),
-                           self._unreadable_headers(data.test) if cfg.val_fraction else None)
+        self._check_splits(unreadable_headers(data, self.train_split), unreadable_headers(data, self.val_split),
+                           unreadable_headers(data, data.test) if cfg.val_fraction else None)
         return self
-
-    def _unreadable_headers(self, split) -> list[tuple[int, str]]:
-        from transferlab.data.images import open_image, probe_image
-
-        if self.data.loader() is not open_image:  # decoded in memory (fashion-mnist): nothing to check
-            return []
-        return [(i, why) for i, p in enumerate(split.paths) if (why := probe_image(p)) is not None]
 
     def _check_splits(self, train_bad, val_bad=None, test_bad=None) -> None:
         """``data.checks`` on the splits (an error for a training class with nothing readable); warnings kept."""
@@ -125,12 +132,16 @@ class Trainer:
 
     def setup(self) -> "Trainer":
         """Model, frozen-prefix or decoded-image cache, loaders, optimiser (after ``load_data``)."""
-        cfg, d, data = self.cfg, self.dist, self.data
-        torch.manual_seed(cfg.seed)
-        np.random.seed(cfg.seed % (2 ** 32))
-        # ---- model
-        torch.manual_seed(cfg.seed)
-        self.prepared = p = prepare_model(cfg, len(self.classes))
+        np.random.seed(self.cfg.seed % (2 ** 32))
+        torch.manual_seed(self.cfg.seed)
+        self._setup_model()
+        self._setup_inputs()
+        self._setup_optimisation()
+        return self
+
+    def _setup_model(self) -> None:
+        cfg, d = self.cfg, self.dist
+        self.prepared = p = build_model(cfg, len(self.classes))
         self.warnings += p.warnings
         # channels_last: faster convolutions on CPU (oneDNN) and on GPUs with mixed precision
         self.model = p.model.to(self.device, memory_format=torch.channels_last)
@@ -139,27 +150,34 @@ class Trainer:
         self.log(f"{p.backbone.name}: {len(p.blocks)} blocks; transfer {p.transfer}, freeze {p.freeze}; "
                  f"{sum(q.numel() for q in self.model.parameters() if q.requires_grad):,} trainable parameters; "
                  f"{self.size}px, device {self.device}" + (f", {d.world} processes" if d.active else ""))
-        # ---- caches and loaders
+
+    def _setup_inputs(self) -> None:
+        """The frozen-prefix cache (when it applies) or the training loader, and the network they feed."""
+        cfg, d, data = self.cfg, self.dist, self.data
         n_images = len(self.train_split) + len(self.val_split) + len(data.test)
-        self.split_model, self.cache_note = plan_cache(cfg, p, self.size, self.device, n_images, self.warnings)
+        self.cut_model, self.cache_note = plan_cache(cfg, self.prepared, self.size, self.device, n_images,
+                                                     self.warnings)
         self.log(f"frozen-prefix cache {self.cache_note}")
         self.inputs = inputs = Inputs(cfg, self.pre, data.loader(), self.device, d)
         self.amp_dtype = schedule.amp_dtype(cfg, self.device)
         with schedule.autocast(self.device, self.amp_dtype):  # the frozen prefix is cached as training runs it
-            inputs.setup_training(self.train_split, self.val_split, self.split_model, self.warnings)
+            inputs.setup_training(self.train_split, self.val_split, self.cut_model, self.warnings)
         self.caches = inputs.caches
         if self.caches:
             tr, va = self.caches["train"], self.caches["val"]
             self.log(f"cached the frozen prefix of {len(tr)} + {len(va)} images in {tr.seconds + va.seconds:.1f} s "
                      f"({(tr.nbytes + va.nbytes) / 2 ** 20:.0f} MiB)")
         self.log(f"decoded-image cache {inputs.image_cache_note}; training images loaded by {inputs.loader_note}")
-        self.net: nn.Module = FromCache(self.split_model) if self.caches else self.model
-        self.skipped_train: dict[int, str] = dict(self.caches["train"].skipped) if self.caches else {}
+        self.net = FromCache(self.cut_model) if self.caches else self.model
+        self.skipped_train = dict(self.caches["train"].skipped) if self.caches else {}
         if self.caches:  # every image was decoded for the cache: the full check now
             self._check_splits(sorted(self.skipped_train.items()), sorted(self.caches["val"].skipped))
-        # ---- optimisation
-        steps_per_epoch = math.ceil(math.ceil(len(inputs.train_sampler) / cfg.batch_size) / cfg.accumulate)
-        self.optimizer = schedule.make_optimizer(cfg, p)
+
+    def _setup_optimisation(self) -> None:
+        """Optimiser, schedule, loss, scaler; DDP and ``--compile`` around the network."""
+        cfg, d = self.cfg, self.dist
+        steps_per_epoch = math.ceil(math.ceil(len(self.inputs.train_sampler) / cfg.batch_size) / cfg.accumulate)
+        self.optimizer = schedule.make_optimizer(cfg, self.prepared)
         self.scheduler = schedule.make_schedule(cfg, self.optimizer, steps_per_epoch)
         self.criterion = schedule.make_criterion(cfg)
         self.scaler = schedule.make_scaler(self.amp_dtype)
@@ -167,12 +185,10 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             self.net = DDP(self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.compiled = None
         if cfg.compile:
             from transferlab.finetune.compiled import CompiledStep
 
             self.compiled = CompiledStep(self.net, notify=self._notice)
-        return self
 
     def _notice(self, msg: str) -> None:
         """A one-line notice on stderr (even with --quiet: something did not work as asked), kept in the results."""
@@ -191,12 +207,8 @@ class Trainer:
         ck = load_checkpoint(out / "last.pt")
         saved = FinetuneConfig.from_dict({k: v for k, v in ck["config"].items() if k in FinetuneConfig.model_fields},
                                          str(out / "last.pt"))
-        diff = config_diff(saved, self.cfg, ignore=("epochs",))
-        if diff:
-            raise BadInputError(f"--resume {out}: the checkpoint was made with another configuration: {'; '.join(diff)}")
-        if self.cfg.epochs < saved.epochs:
-            raise BadInputError(f"--resume {out}: --epochs {self.cfg.epochs} is fewer than the run's {saved.epochs}; "
-                                "a run can be extended, not shortened")
+        check_resume(out, saved, self.cfg, config_diff(saved, self.cfg, ignore=("epochs",)),
+                     "the checkpoint was made with another configuration")
         self.state = s = restore(ck, out / "last.pt", model=self.model, optimizer=self.optimizer,
                                  scheduler=self.scheduler, scaler=self.scaler)
         if self.cfg.epochs > saved.epochs:
@@ -219,29 +231,9 @@ class Trainer:
         d.barrier()
         first_epoch = state.epoch + 1
         while state.epoch < cfg.epochs:
-            epoch = state.epoch + 1
-            t0 = time.perf_counter()
-            sums, train_seconds = self.train_epoch(epoch)
-            if self.compiled is not None and not self.compiled.failed and epoch == first_epoch:
-                self.log(f"torch.compile: {self.compiled.note()}")
-            if epoch == 1 and not self.caches:  # every training image has now been decoded once
-                self._check_splits(sorted(self.skipped_train.items()))
-            val_loss, val_acc, _ = self.evaluate(self.net.module if d.active else self.net, self.caches.get("val"),
-                                                 self.val_split)
-            if not math.isfinite(val_loss):
-                raise NonFiniteLoss(self._nan_message(epoch, None, "validation loss"))
-            row = {"epoch": epoch, "train_loss": sums[0] / sums[2], "train_acc": sums[1] / sums[2],
-                   "val_loss": val_loss, "val_acc": val_acc, "lr": self.optimizer.param_groups[0]["lr"],
-                   "seconds": time.perf_counter() - t0, "images_per_s": sums[2] / train_seconds,
-                   "skipped": len(self.skipped_train)}
-            improved = state.record(row)
-            if d.main:
-                self._save_epoch(row, improved)
-            self.log(f"epoch {epoch}/{cfg.epochs}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f} | "
-                     f"val loss {val_loss:.4f} acc {val_acc:.4f} | lr {row['lr']:.3g} | {row['seconds']:.1f} s, "
-                     f"{row['images_per_s']:.1f} img/s" + ("  *" if improved else ""))
+            row = self._run_epoch(state.epoch + 1, first_epoch)
             if callback is not None:
-                callback(epoch, row)
+                callback(row["epoch"], row)
             if cfg.patience and state.bad_epochs >= cfg.patience and state.epoch < cfg.epochs:
                 self.stopped_early = True
                 self.log(f"early stopping: no validation improvement for {cfg.patience} epoch(s)")
@@ -252,6 +244,31 @@ class Trainer:
         result = self.final_evaluation() if d.main else {}
         d.barrier()
         return result
+
+    def _run_epoch(self, epoch: int, first_epoch: int) -> dict:
+        """Train one epoch, validate, record and save it (rank 0); its metrics row."""
+        cfg, d, state = self.cfg, self.dist, self.state
+        t0 = time.perf_counter()
+        sums, train_seconds = self.train_epoch(epoch)
+        if self.compiled is not None and not self.compiled.failed and epoch == first_epoch:
+            self.log(f"torch.compile: {self.compiled.note()}")
+        if epoch == 1 and not self.caches:  # every training image has now been decoded once
+            self._check_splits(sorted(self.skipped_train.items()))
+        val_loss, val_acc, _ = self.evaluate(self.net.module if d.active else self.net, self.caches.get("val"),
+                                             self.val_split)
+        if not math.isfinite(val_loss):
+            raise NonFiniteLoss(self._nan_message(epoch, None, "validation loss"))
+        row = {"epoch": epoch, "train_loss": sums[0] / sums[2], "train_acc": sums[1] / sums[2],
+               "val_loss": val_loss, "val_acc": val_acc, "lr": self.optimizer.param_groups[0]["lr"],
+               "seconds": time.perf_counter() - t0, "images_per_s": sums[2] / train_seconds,
+               "skipped": len(self.skipped_train)}
+        improved = state.record(row)
+        if d.main:
+            self._save_epoch(row, improved)
+        self.log(f"epoch {epoch}/{cfg.epochs}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f} | "
+                 f"val loss {val_loss:.4f} acc {val_acc:.4f} | lr {row['lr']:.3g} | {row['seconds']:.1f} s, "
+                 f"{row['images_per_s']:.1f} img/s" + ("  *" if improved else ""))
+        return row
 
     def train_epoch(self, epoch: int) -> tuple[list[float], float]:
         """One pass over the training split: ([loss * n, correct, n] summed over ranks, seconds it took)."""
@@ -317,7 +334,7 @@ class Trainer:
         self.scheduler.step()
 
     @torch.no_grad()
-    def evaluate(self, forward: nn.Module, cache: FeatureCache | None, split, shard: bool = True):
+    def evaluate(self, forward: nn.Module, cache: PrefixActivations | None, split, shard: bool = True):
         """(mean loss, accuracy, (logits, labels, split indices, skipped)) over ``split`` (sharded across ranks).
 
         ``forward``: the module to run: ``FromCache`` on cached prefix outputs when ``cache`` is given,
@@ -351,7 +368,7 @@ class Trainer:
         self.model.load_state_dict(best["model"])
         eval_split = data.test
         use_cache = "val" in self.caches and not cfg.val_fraction  # validation split == evaluation split
-        _, _, predictions = self.evaluate(FromCache(self.split_model) if use_cache else self.model,
+        _, _, predictions = self.evaluate(FromCache(self.cut_model) if use_cache else self.model,
                                           self.caches["val"] if use_cache else None, eval_split, shard=False)
         extra = {
             "model": p.backbone.name, "dataset": data.name, "evaluation_split": data.test_split_name,
@@ -367,7 +384,7 @@ class Trainer:
                               for i, r in sorted(self.skipped_train.items())],
             "run": str(out),
         }
-        result = final_report(out, predictions, eval_split, self.classes, n_train=len(self.train_split), extra=extra,
+        result = write_final_evaluation(out, predictions, eval_split, self.classes, n_train=len(self.train_split), extra=extra,
                               title=f"{p.backbone.name} fine-tuned on {data.name}")
         for w in self.warnings:
             self.log(f"warning: {w}")

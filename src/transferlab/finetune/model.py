@@ -1,7 +1,7 @@
 """The network being fine-tuned: backbone + new head, with ``--transfer K`` and ``--freeze K``.
 
 Blocks come from ``transferlab.models.blocks.backbone_blocks`` (the same K as
-``transferlab layers M --blocks``).  ``SplitModel`` runs a backbone as an explicit sequence of
+``transferlab layers M --blocks``).  ``CutModel`` runs a backbone as an explicit sequence of
 steps so that it can be cut after block K-1: the frozen prefix (cacheable) and the rest.
 """
 from __future__ import annotations
@@ -50,7 +50,7 @@ def build_head(in_features: int, num_classes: int, spec: str, dropout: float) ->
     return layers[0] if len(layers) == 1 else nn.Sequential(*layers)
 
 
-def prepare_model(cfg: FinetuneConfig, num_classes: int, pretrained: bool = True) -> Prepared:
+def build_model(cfg: FinetuneConfig, num_classes: int, pretrained: bool = True) -> Prepared:
     """Backbone with its new head, the last blocks re-initialised and the first blocks frozen."""
     backbone = create_backbone(cfg.model, pretrained=pretrained and cfg.weights is None and cfg.transfer != "0",
                                weights=cfg.weights if pretrained else None)
@@ -145,7 +145,7 @@ def set_train_mode(model: nn.Module, frozen_modules: list[str], training: bool =
 
 
 # --------------------------------------------------------------------------------------------
-# Splitting a backbone after block K-1 (frozen-prefix cache)
+# Cutting a backbone after block K-1 (frozen-prefix cache)
 # --------------------------------------------------------------------------------------------
 
 # timm classes whose forward_features is these children in order (Sequentials are expanded).
@@ -167,23 +167,23 @@ class _Pool(nn.Module):
         return torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
 
 
-class SplitModel(nn.Module):
-    """The backbone as ``steps`` + ``tail``; ``prefix(x)`` runs steps[:cut], ``rest(h)`` the remainder."""
+class CutModel(nn.Module):
+    """The backbone as ``steps`` + ``tail``; ``prefix(x)`` runs steps[:at], ``rest(h)`` the remainder."""
 
-    def __init__(self, model: nn.Module, steps: list[tuple[str, nn.Module]], tail: Callable, cut: int):
+    def __init__(self, model: nn.Module, steps: list[tuple[str, nn.Module]], tail: Callable, at: int):
         super().__init__()
         self.model = model
         self._steps = steps
         self._tail = tail
-        self.cut = cut
+        self.at = at
 
     def prefix(self, x: torch.Tensor) -> torch.Tensor:
-        for _, m in self._steps[: self.cut]:
+        for _, m in self._steps[: self.at]:
             x = m(x)
         return x
 
     def rest(self, h: torch.Tensor) -> torch.Tensor:
-        for _, m in self._steps[self.cut:]:
+        for _, m in self._steps[self.at:]:
             h = m(h)
         return self._tail(h)
 
@@ -194,12 +194,12 @@ class SplitModel(nn.Module):
 class FromCache(nn.Module):
     """``forward(h)`` = the rest of the network on cached prefix outputs (what DDP wraps when caching)."""
 
-    def __init__(self, split: SplitModel):
+    def __init__(self, cut: CutModel):
         super().__init__()
-        self.split = split
+        self.cut = cut
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.split.rest(h)
+        return self.cut.rest(h)
 
 
 def _expand(model: nn.Module, names) -> list[tuple[str, nn.Module]]:
@@ -213,8 +213,8 @@ def _expand(model: nn.Module, names) -> list[tuple[str, nn.Module]]:
     return steps
 
 
-def split_plan(backbone: Backbone, head_name: str) -> tuple[list[tuple[str, nn.Module]], Callable] | str:
-    """(steps, tail) for the supported families, or a reason why the model cannot be split."""
+def cut_plan(backbone: Backbone, head_name: str) -> tuple[list[tuple[str, nn.Module]], Callable] | str:
+    """(steps, tail) for the supported families, or a reason why the model cannot be cut."""
     model = backbone.model
     cls = type(model).__name__
     children = dict(model.named_children())
@@ -246,15 +246,15 @@ def split_plan(backbone: Backbone, head_name: str) -> tuple[list[tuple[str, nn.M
     return steps, tail
 
 
-def make_split(prepared: Prepared, image_size: int) -> tuple[SplitModel | None, str]:
-    """A ``SplitModel`` cut after the last frozen block, checked to give the model's own logits.
+def make_cut(prepared: Prepared, image_size: int) -> tuple[CutModel | None, str]:
+    """A ``CutModel`` cut after the last frozen block, checked to give the model's own logits.
 
     Returns (None, reason) when the architecture is not supported, the cut is not clean (a step
     before the cut has trainable parameters) or the check fails.
     """
     if prepared.freeze == 0:
         return None, "no frozen block"
-    plan = split_plan(prepared.backbone, prepared.head_name)
+    plan = cut_plan(prepared.backbone, prepared.head_name)
     if isinstance(plan, str):
         return None, plan
     steps, tail = plan
@@ -266,7 +266,7 @@ def make_split(prepared: Prepared, image_size: int) -> tuple[SplitModel | None, 
     for name, m in steps[:cut]:
         if any(p.requires_grad for p in m.parameters()):
             return None, f"{name} runs before block {prepared.freeze - 1}'s output but is trainable"
-    split = SplitModel(prepared.model, steps, tail, cut)
+    cut_model = CutModel(prepared.model, steps, tail, cut)
     model = prepared.model
     was = model.training
     model.eval()
@@ -274,14 +274,14 @@ def make_split(prepared: Prepared, image_size: int) -> tuple[SplitModel | None, 
         with torch.no_grad():
             device = next(model.parameters()).device
             x = torch.randn(2, 3, image_size, image_size, generator=torch.Generator().manual_seed(0)).to(device)
-            ok = torch.allclose(split(x), model(x), rtol=1e-4, atol=1e-5)
+            ok = torch.allclose(cut_model(x), model(x), rtol=1e-4, atol=1e-5)
     except Exception as exc:  # noqa: BLE001 - any failure means: do not cache
         return None, f"split check failed ({exc.__class__.__name__}: {exc})"
     finally:
         model.train(was)
     if not ok:
         return None, "the split model does not reproduce the model's logits"
-    return split, f"cut after {steps[cut - 1][0]} (block {prepared.freeze - 1})"
+    return cut_model, f"cut after {steps[cut - 1][0]} (block {prepared.freeze - 1})"
 
 
 def trainable_groups(prepared: Prepared) -> tuple[list[nn.Parameter], list[nn.Parameter]]:

@@ -2,7 +2,7 @@
 
 Valid only when nothing before the cut changes between epochs: the blocks are frozen (and kept in
 eval mode, so BatchNorm uses fixed statistics) and the input pipeline is deterministic
-(``--augment none``).  ``transferlab.finetune.model.make_split`` checks that the cut model gives
+(``--augment none``).  ``transferlab.finetune.model.make_cut`` checks that the cut model gives
 the full model's logits before a cache is used.
 """
 from __future__ import annotations
@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from transferlab.finetune.model import Prepared, SplitModel, make_split
+from transferlab.finetune.model import CutModel, Prepared, make_cut
 
 
 @dataclass
-class FeatureCache:
+class PrefixActivations:
+    """The frozen prefix's outputs of one data split's readable images, in memory."""
+
     feats: torch.Tensor  # (N, ...) prefix outputs of the readable images, float32, CPU
     labels: torch.Tensor  # (N,)
     index: torch.Tensor  # (N,) position of each row in its Split
@@ -32,45 +34,45 @@ class FeatureCache:
 
 
 @torch.no_grad()
-def build_cache(split: SplitModel, loader, prepare) -> FeatureCache:
+def build_cache(cut: CutModel, loader, prepare) -> PrefixActivations:
     """Run the frozen prefix once over ``loader`` (batches from ``collate_skipping``);
     ``prepare(images)`` moves a batch to the device and normalises it."""
     import time
 
     start = time.perf_counter()
-    was = split.model.training
-    split.model.eval()
+    was = cut.model.training
+    cut.model.eval()
     feats, labels, index, skipped = [], [], [], []
     try:
         for images, y, idx, bad in loader:
             skipped += [(int(i), r) for i, r in bad]
             if images is None:
                 continue
-            h = split.prefix(prepare(images))
+            h = cut.prefix(prepare(images))
             feats.append(h.float().cpu().contiguous())
             labels.append(y)
             index.append(idx)
     finally:
-        split.model.train(was)
+        cut.model.train(was)
     if not feats:
         empty = torch.empty(0)
-        return FeatureCache(empty, empty.long(), empty.long(), skipped, time.perf_counter() - start)
-    return FeatureCache(torch.cat(feats), torch.cat(labels), torch.cat(index), skipped, time.perf_counter() - start)
+        return PrefixActivations(empty, empty.long(), empty.long(), skipped, time.perf_counter() - start)
+    return PrefixActivations(torch.cat(feats), torch.cat(labels), torch.cat(index), skipped, time.perf_counter() - start)
 
 
-def prefix_shape(split: SplitModel, image_size: int, device: torch.device) -> tuple[int, ...]:
+def prefix_shape(cut: CutModel, image_size: int, device: torch.device) -> tuple[int, ...]:
     """Shape of one image's prefix output (for the memory estimate)."""
-    was = split.model.training
-    split.model.eval()
+    was = cut.model.training
+    cut.model.eval()
     try:
         with torch.no_grad():
-            return tuple(split.prefix(torch.zeros(1, 3, image_size, image_size, device=device)).shape[1:])
+            return tuple(cut.prefix(torch.zeros(1, 3, image_size, image_size, device=device)).shape[1:])
     finally:
-        split.model.train(was)
+        cut.model.train(was)
 
 
 def plan_cache(cfg, prepared: Prepared, image_size: int, device: torch.device, n_images: int,
-               warnings: list[str]) -> tuple[SplitModel | None, str]:
+               warnings: list[str]) -> tuple[CutModel | None, str]:
     """(the cut model or None, note for the results): whether the frozen prefix of ``n_images`` is cached."""
     if not cfg.cache_frozen:
         return None, "off: --no-cache-frozen"
@@ -78,15 +80,15 @@ def plan_cache(cfg, prepared: Prepared, image_size: int, device: torch.device, n
         return None, "off"
     if cfg.augment != "none":
         return None, f"off: --augment {cfg.augment} changes the frozen blocks' inputs every epoch (use --augment none)"
-    split, why = make_split(prepared, image_size)
-    if split is None:
+    cut, why = make_cut(prepared, image_size)
+    if cut is None:
         warnings.append(f"frozen-prefix cache not used: {why}")
         return None, f"off: {why}"
-    shape = prefix_shape(split, image_size, device)
+    shape = prefix_shape(cut, image_size, device)
     need = 4 * int(np.prod(shape)) * n_images
     if need > cfg.cache_max_gb * 2 ** 30:
         note = (f"off: it would need {need / 2 ** 30:.1f} GiB (> --cache-max-gb {cfg.cache_max_gb:g}); "
                 "freeze more blocks or use a smaller --image-size")
         warnings.append(f"frozen-prefix cache not used: {note[5:]}")
         return None, note
-    return split, f"on: {why}, {tuple(shape)} per image"
+    return cut, f"on: {why}, {tuple(shape)} per image"

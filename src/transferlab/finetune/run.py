@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from transferlab import io as tio
 from transferlab.errors import BadInputError, DataError
-from transferlab.finetune.config import FinetuneConfig, default_out
+from transferlab.finetune.config import FinetuneConfig, check_resume, default_out
 from transferlab.results import ClassifierRun, frame_html
 
 
@@ -104,7 +105,7 @@ def load_model(run_dir: Path, checkpoint: str = "best.pt", device: str | None = 
     """(model in eval mode on ``device``, classes, preprocessing) rebuilt from a checkpoint of the run:
     no pretrained weights are needed."""
     from transferlab.finetune.checkpoint import load_checkpoint
-    from transferlab.finetune.model import prepare_model
+    from transferlab.finetune.model import build_model
     from transferlab.models.registry import Preprocessing
     from transferlab.runtime import pick_device
 
@@ -115,7 +116,7 @@ def load_model(run_dir: Path, checkpoint: str = "best.pt", device: str | None = 
     cfg = FinetuneConfig.from_dict({k: v for k, v in ck["config"].items() if k in FinetuneConfig.model_fields},
                                    str(path))
     classes = list(ck["classes"])
-    prepared = prepare_model(cfg, len(classes), pretrained=False)
+    prepared = build_model(cfg, len(classes), pretrained=False)
     try:
         prepared.model.load_state_dict(ck["model"])
     except RuntimeError as exc:
@@ -153,7 +154,7 @@ def _absolute_paths(config: FinetuneConfig) -> FinetuneConfig:
     for k in ("data", "train_list", "test_list", "images", "weights"):
         v = getattr(config, k)
         if v and v != "fashion-mnist" and os.path.exists(v):
-            changes[k] = os.path.abspath(v)
+            changes[k] = tio.absolute_path(v)
     return config.replace(**changes) if changes else config
 
 
@@ -171,14 +172,10 @@ def resume_config(run: Path, given: dict) -> tuple[FinetuneConfig, bool]:
     asked = saved.replace(**{k: v for k, v in given.items() if k != "out"})  # validated, so 0.10 equals 0.1
     diffs = [f"{FinetuneConfig.flag(k)}: the run has {getattr(saved, k)}, given {getattr(asked, k)}" for k in given
              if k not in runtime and k not in ("epochs", "out") and getattr(asked, k) != getattr(saved, k)]
-    if diffs:
-        raise BadInputError(f"--resume {run}: the options differ from the run's config.yaml: {'; '.join(diffs)}")
     if "out" in given and given["out"] and Path(given["out"]).resolve() != run.resolve():
         raise BadInputError(f"--resume {run} continues in {run}; do not give another --out")
     cfg = saved.replace(**{k: v for k, v in given.items() if k in runtime or k == "epochs"}, out=str(run))
-    if cfg.epochs < saved.epochs:
-        raise BadInputError(f"--resume {run}: --epochs {cfg.epochs} is fewer than the run's {saved.epochs}; a run "
-                            "can be extended, not shortened")
+    check_resume(run, saved, cfg, diffs, "the options differ from the run's config.yaml")
     manifest = read_manifest(run)
     finished = (manifest or {}).get("status") == "complete" or (manifest is None and (run / "metrics.json").is_file())
     return cfg, not (finished and cfg.epochs <= saved.epochs)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from transferlab.errors import DataError
+from transferlab.finetune.history import curves_png
 from transferlab.report import page
 from transferlab.report.thumbs import SIZE, Thumbs
 
@@ -280,38 +281,12 @@ def curves_section(folder: Path, metrics: dict) -> list[str]:
            f"{page.esc(metrics.get('validation'))}); its checkpoint (best.pt) is the one measured above"
            f"{' (training stopped early)' if metrics.get('stopped_early') else ''}.</p>"]
     if hist:
-        out.append(page.png_img(plot_curves(hist, best), "learning curves"))
+        out.append(page.png_img(curves_png(hist, best), "learning curves"))
         cols = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
         trs = [[("chosen: " if int(h["epoch"]) == best else "") + str(int(h["epoch"]))]
                + [h.get(c) for c in cols[1:]] for h in hist]
         out.append(page.table(cols, trs, cls="epochs"))
     return out
-
-
-def plot_curves(hist: list[dict], best: int | None) -> bytes:
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ep = [h["epoch"] for h in hist]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    for ax, what in zip(axes, ("loss", "acc")):
-        ax.plot(ep, [h[f"train_{what}"] for h in hist], "o-", label="train")
-        ax.plot(ep, [h[f"val_{what}"] for h in hist], "o-", label="validation")
-        if best:
-            ax.axvline(best, color="#888", ls="--", label=f"chosen epoch {best}")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("accuracy" if what == "acc" else "loss")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def problems_section(metrics: dict) -> list[str]:

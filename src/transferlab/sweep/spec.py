@@ -32,6 +32,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from transferlab import io as tio
 from transferlab.data.config import FASHION_MNIST
 from transferlab.errors import BadInputError
 from transferlab.schema import Config, ConfigError
@@ -265,5 +266,5 @@ def absolute_paths(options: dict, cwd: str | os.PathLike) -> dict:
     for k in PATH_OPTIONS:
         v = opts.get(k)
         if isinstance(v, str) and v and v != FASHION_MNIST and not os.path.isabs(v):
-            opts[k] = str((Path(cwd) / v).resolve())
+            opts[k] = tio.absolute_path(v, cwd)
     return opts
