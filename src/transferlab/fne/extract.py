@@ -1,7 +1,7 @@
 """Feature extraction: one forward pass per batch, every tapped layer pooled on the fly.
 
 ``extract_splits`` streams splits through the network (DataLoader workers decode and resize,
-an engine of ``transferlab.fne.backends`` runs the network: torch eager or an exported graph) and
+an engine of ``transferlab.models.engines`` runs the network: torch eager or an exported graph) and
 keeps only pooled vectors, so memory is O(batch).  ``extract_features`` adds the feature cache around it; the run
 folder is ``transferlab.fne.pipeline``'s.
 """
@@ -17,13 +17,13 @@ from tqdm.auto import tqdm
 from transferlab.data.config import DEFAULT_MAX_PIXELS
 from transferlab.data.datasets import DataSplits, ImageDataset, SkippingLoader, Split, collate_skipping
 from transferlab.errors import DataError
-from transferlab.fne.backends import candidate_engines, check_precision, numerics_key, open_engine
 from transferlab.fne.config import EmbedConfig
 from transferlab.fne.results import EmbedResult
 from transferlab.fne.store import FeatureSet, cache_dir, cache_key, cache_path, remove_stale_temporaries
+from transferlab.models.engines import candidate_engines, numerics_key, open_engine
 from transferlab.models.registry import Backbone, Preprocessing, create_backbone
 from transferlab.models.taps import Tap, resolve_layers
-from transferlab.runtime import default_workers, pick_device
+from transferlab.runtime import check_native_precision, default_workers, pick_device
 
 
 def extract_split(backbone: Backbone, taps: list[Tap], split: Split, splits: DataSplits, preprocessing: Preprocessing,
@@ -43,12 +43,12 @@ def extract_splits(backbone: Backbone, taps: list[Tap], parts: list[Split], spli
                    progress: bool = True, desc: str = "extract", engine=None) -> list[FeatureSet]:
     """Several splits in ONE streaming pass (one DataLoader: no second worker start-up or pipeline fill).
 
-    ``engine`` (``transferlab.fne.backends.open_engine``) runs the network; default: torch eager, fp32.
+    ``engine`` (``transferlab.models.engines.open_engine``) runs the network; default: torch eager, fp32.
     """
     device = device or pick_device(None)
     workers = default_workers(workers)
     if engine is None:
-        from transferlab.fne.backends.engines import TorchEngine
+        from transferlab.models.engines.backends import TorchEngine
 
         engine = TorchEngine(backbone, taps, preprocessing, device)
     combined = Split([p for part in parts for p in part.paths], np.concatenate([part.labels for part in parts]))
@@ -117,7 +117,7 @@ def extract_features(config: EmbedConfig, splits: DataSplits, backbone: Backbone
     preprocessing = backbone.preprocessing.with_size(config.image_size)
     taps = taps or resolve_layers(backbone, config.layers, size=preprocessing.input_size)
     device = pick_device(config.device)
-    check_precision(config.precision, device)
+    check_native_precision(config.precision, device)
     remove_stale_temporaries(cache_dir())
 
     def keys_for(numerics: str | None) -> dict[str, str]:
