@@ -21,7 +21,8 @@ from transferlab.fne.config import EmbedConfig
 from transferlab.fne.results import EmbedResult
 from transferlab.fne.store import FeatureSet, cache_dir, cache_key, cache_path, remove_stale_temporaries
 from transferlab.models.engines import candidate_engines, numerics_key, open_engine
-from transferlab.models.registry import Backbone, Preprocessing, create_backbone
+from transferlab.models.preprocess import Preprocessing
+from transferlab.models.registry import Backbone, create_backbone
 from transferlab.models.taps import Tap, resolve_layers
 from transferlab.runtime import check_native_precision, default_workers, pick_device
 
