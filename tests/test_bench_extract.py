@@ -1,4 +1,4 @@
-"""benchmarks/bench_extract.py keeps its JSON contract (the keys the extraction issue asks for).
+"""benchmarks/bench_extract.py keeps its JSON contract (the keys README.md's benchmark table reads).
 
 One round on a small real dataset at 64 px, no memory subprocesses: what it checks is that the
 benchmark runs and reports every engine of this machine, not its figures (those are benchmarks' own).

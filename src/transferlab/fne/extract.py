@@ -96,7 +96,7 @@ def _lower_priority(_worker_id: int) -> None:
     """On a CPU-only machine decoding workers yield to the forward pass: they fill its idle cycles
     (thread barriers, Python between layers, its waits for a batch) instead of stealing its cores.
     Linux's SCHED_IDLE does that better than nice 10, which still preempts a compute thread now and then
-    (embed faster in 9 of 10 alternating rounds, by 4% in the median); elsewhere nice 10."""
+    (docs/fne.md); elsewhere nice 10."""
     import os
 
     try:
