@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_extract.py"
 
 
+@pytest.mark.slow
 def test_bench_extract_reports_every_engine(small_folder, tmp_path):
     env = dict(os.environ, TRANSFERLAB_CACHE=str(tmp_path / "cache"))
     out = subprocess.run([sys.executable, str(BENCH), "--data", str(small_folder), "--image-size", "64",

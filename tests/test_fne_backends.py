@@ -57,16 +57,19 @@ def _assert_same(out):
         assert np.abs(fs.features - ref.features).max() < TOLERANCE, backend
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layers", ["all", "stages", "last"])
 def test_fp32_engines_match_torch_on_every_layer_set(photos, layers):
     _assert_same(_features("efficientnet_lite0", layers, 96, photos))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["efficientnet_lite1", "efficientnet_lite2", "mobilenet_v2"])
 def test_fp32_engines_match_torch_on_every_offline_model(photos, model):
     _assert_same(_features(model, "all", 64, photos))
 
 
+@pytest.mark.slow
 def test_openvino_runs_a_batch_as_several_padded_requests(photos, monkeypatch):
     """Requests of 3 images under loader batches of 4 (4 = 3 + 1 padded, then 3): the same features."""
     from transferlab.models.engines import backends
@@ -77,6 +80,7 @@ def test_openvino_runs_a_batch_as_several_padded_requests(photos, monkeypatch):
     _assert_same(out)
 
 
+@pytest.mark.slow
 def test_fp32_engines_share_the_cache_and_bf16_gets_its_own_key(small_folder):
     options = dict(model="efficientnet_lite0", layers="last", image_size=72, workers=0, quiet=True)
     first = embed(small_folder, backend="torch", **options)
