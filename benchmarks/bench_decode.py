@@ -156,14 +156,14 @@ def pipeline(paths: list[str], pre, workers: int, rounds: int, batch_size: int) 
 
 def feature_diff(paths: list[str], backbone, pre, loader, reference) -> dict | None:
     """Max |features(loader) - features(reference)| over ``paths`` (``--model``, ``--layers all``)."""
-    from transferlab.fne.backends.engines import prepare_model
+    from transferlab.models.engines.backends import inference_model
     from transferlab.models.taps import TapRecorder, resolve_layers
 
     if not paths:
         return None
     tf = pre.transform("none", normalize=False)
     taps = resolve_layers(backbone, "all", size=pre.input_size)
-    model = prepare_model(backbone, torch.device("cpu"))
+    model = inference_model(backbone, torch.device("cpu"))
     feats = []
     for load in (loader, reference):
         x = torch.stack([tf(load(p, draft=pre.resize_size)) for p in paths])

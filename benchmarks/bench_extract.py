@@ -33,9 +33,9 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "hymenoptera"
 def forward_ips(backbone, batch_size: int, size: int, batches: int) -> float:
     import torch
 
-    from transferlab.fne.backends.engines import prepare_model
+    from transferlab.models.engines.backends import inference_model
 
-    model = prepare_model(backbone, torch.device("cpu"))
+    model = inference_model(backbone, torch.device("cpu"))
     x = torch.randn(batch_size, 3, size, size).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         model(x)
@@ -84,7 +84,7 @@ def engines(backbone, args) -> tuple[list[tuple[str, str]], dict]:
     """(backend, precision) pairs that run here, each engine's one-off export done first (timed)."""
     import torch
 
-    from transferlab.fne.backends import BF16_ENGINES, open_engine
+    from transferlab.models.engines import BF16_ENGINES, open_engine
     from transferlab.runtime import bf16_support
     from transferlab.models.taps import resolve_layers
 

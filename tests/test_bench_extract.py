@@ -1,4 +1,4 @@
-"""benchmarks/bench_extract.py keeps its JSON contract (the keys the extraction issue asks for).
+"""benchmarks/bench_extract.py keeps its JSON contract (the keys README.md's benchmark table reads).
 
 One round on a small real dataset at 64 px, no memory subprocesses: what it checks is that the
 benchmark runs and reports every engine of this machine, not its figures (those are benchmarks' own).
@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_extract.py"
 
 
+@pytest.mark.slow
 def test_bench_extract_reports_every_engine(small_folder, tmp_path):
     env = dict(os.environ, TRANSFERLAB_CACHE=str(tmp_path / "cache"))
     out = subprocess.run([sys.executable, str(BENCH), "--data", str(small_folder), "--image-size", "64",

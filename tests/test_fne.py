@@ -127,7 +127,7 @@ def test_unknown_layer_and_model_errors(small_folder, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_hymenoptera_full_network_embedding(tmp_path, capsys):
-    """The issue's real-data check: every layer, FNE, train/ -> val/ at the model's own 224 px."""
+    """The real-data check: every layer, FNE, train/ -> val/ at the model's own 224 px."""
     code, out, _ = run_cli(["fne", "--data", shared_data("hymenoptera"), "--model", "efficientnet_lite0", "--quiet",
                             "--out", tmp_path, "--json"], capsys)
     result = json.loads(out)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from transferlab.fne.backends import open_engine
+from transferlab.models.engines import open_engine
 from transferlab.runtime import bf16_support
 from transferlab.fne.pipeline import embed
 
@@ -57,26 +57,30 @@ def _assert_same(out):
         assert np.abs(fs.features - ref.features).max() < TOLERANCE, backend
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layers", ["all", "stages", "last"])
 def test_fp32_engines_match_torch_on_every_layer_set(photos, layers):
     _assert_same(_features("efficientnet_lite0", layers, 96, photos))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["efficientnet_lite1", "efficientnet_lite2", "mobilenet_v2"])
 def test_fp32_engines_match_torch_on_every_offline_model(photos, model):
     _assert_same(_features(model, "all", 64, photos))
 
 
+@pytest.mark.slow
 def test_openvino_runs_a_batch_as_several_padded_requests(photos, monkeypatch):
     """Requests of 3 images under loader batches of 4 (4 = 3 + 1 padded, then 3): the same features."""
-    from transferlab.fne.backends import engines
+    from transferlab.models.engines import backends
 
-    monkeypatch.setattr(engines, "OPENVINO_REQUEST_PIXELS", 3 * 64 * 64)
+    monkeypatch.setattr(backends, "OPENVINO_REQUEST_PIXELS", 3 * 64 * 64)
     out = _features("efficientnet_lite0", "all", 64, photos, runtimes=["openvino"])
     assert out["openvino requests"] == 3
     _assert_same(out)
 
 
+@pytest.mark.slow
 @pytest.mark.bf16
 def test_fp32_engines_share_the_cache_and_bf16_gets_its_own_key(small_folder):
     options = dict(model="efficientnet_lite0", layers="last", image_size=72, workers=0, quiet=True)
@@ -113,13 +117,13 @@ def test_bf16_is_refused_where_the_cpu_lacks_it(monkeypatch):
 
 
 def test_auto_falls_back_to_torch_with_a_notice_when_the_export_fails(small_folder, monkeypatch, capsys):
-    from transferlab.fne import backends
-    from transferlab.fne.backends import export
+    from transferlab.models import engines
+    from transferlab.models.engines import export
 
     small = embed(small_folder, model="efficientnet_lite0", layers="last", image_size=64, workers=0, quiet=True,
                   use_cache=False)
     assert small.train.meta["backend"] == "torch"  # 36 small images: an export would cost more than it saves
-    monkeypatch.setattr(backends, "AUTO_EXPORT_MIN_WORK", 0)
+    monkeypatch.setattr(engines, "AUTO_EXPORT_MIN_WORK", 0)
 
     def broken(*args, **kwargs):
         raise export.ExportError("efficientnet_lite0 does not export to ONNX (RuntimeError: unsupported op)")
@@ -133,7 +137,7 @@ def test_auto_falls_back_to_torch_with_a_notice_when_the_export_fails(small_fold
 
 
 def test_the_export_is_cached_atomically_and_keyed_by_the_taps():
-    from transferlab.fne.backends.export import export_path, exported_graph
+    from transferlab.models.engines.export import export_path, exported_graph
     from transferlab.models.registry import create_backbone
     from transferlab.models.taps import resolve_layers
 

@@ -10,7 +10,8 @@ from conftest import run_cli
 from transferlab.errors import BadInputError
 from transferlab.models.blocks import backbone_blocks
 from transferlab.models.classify import classify
-from transferlab.models.registry import OFFLINE_MODELS, create_backbone, load_weights, read_state_dict
+from transferlab.models.registry import create_backbone
+from transferlab.models.weights import OFFLINE_MODELS, load_weights, read_state_dict
 from transferlab.models.taps import TapRecorder, resolve_layers
 
 SAMPLES = Path(sklearn.__file__).parent / "datasets" / "images"

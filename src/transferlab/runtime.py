@@ -115,6 +115,13 @@ def bf16_supported(device) -> bool:
     return bf16_support(device) is None
 
 
+def check_native_precision(precision: str, device) -> None:
+    """``precision`` bf16 on a device without native bfloat16 is a one-line error (exit 2); fp32 always runs."""
+    why = bf16_support(device) if precision == "bf16" else None
+    if why:
+        raise BadInputError(f"precision (--precision) bf16: {why}; use --precision fp32")
+
+
 def cpu_flags() -> set[str]:
     """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
     try:

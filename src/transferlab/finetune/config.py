@@ -14,7 +14,7 @@ from pydantic import field_validator, model_validator
 
 from transferlab.data.config import DataOptions
 from transferlab.errors import BadInputError
-from transferlab.fne.config import RunOptions, run_folder
+from transferlab.fne.config import RunOptions, out_option
 from transferlab.models.config import ModelOptions, Precision
 from transferlab.schema import Config, option
 
@@ -23,7 +23,7 @@ class FinetuneConfig(RunOptions, ModelOptions, DataOptions):
     """``transferlab finetune`` / ``tl.finetune``: which blocks are transferred, frozen and retrained, and how."""
 
     command = "finetune"
-    out: str | None = run_folder("a new folder runs/finetune-DATA-MODEL-TIME")
+    out: str | None = out_option("a new folder runs/finetune-DATA-MODEL-TIME")
     val_fraction: float | None = option(None, "validate on this stratified fraction of train", gt=0, lt=1,
                                         group="dataset", default_text="the dataset's val/ or test/ split")
     # transfer

@@ -15,7 +15,8 @@ from torch import nn
 from transferlab.errors import BadInputError
 from transferlab.finetune.config import FinetuneConfig, parse_head, parse_k
 from transferlab.models.blocks import Block, backbone_blocks
-from transferlab.models.registry import Backbone, _set_submodule, create_backbone
+from transferlab.models.registry import Backbone, create_backbone
+from transferlab.models.weights import set_submodule
 
 _BN = nn.modules.batchnorm._BatchNorm
 
@@ -61,7 +62,7 @@ def build_model(cfg: FinetuneConfig, num_classes: int, pretrained: bool = True) 
     warnings: list[str] = []
     head_name = backbone.classifier_name
     in_features = backbone.num_features
-    _set_submodule(backbone.model, head_name, build_head(in_features, num_classes, cfg.head, cfg.dropout))
+    set_submodule(backbone.model, head_name, build_head(in_features, num_classes, cfg.head, cfg.dropout))
     backbone.labels = None
     if pretrained:
         not_reset = reinitialise(backbone, blocks[transfer:])

@@ -52,12 +52,9 @@ def make_criterion(cfg) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
 
 def check_precision(cfg, device: torch.device) -> None:
     """``--precision bf16`` on a device without native bfloat16 is an error (one line, exit 2)."""
-    from transferlab.errors import BadInputError
     from transferlab import runtime
 
-    where = runtime.bf16_support(device) if cfg.precision == "bf16" else None
-    if where:
-        raise BadInputError(f"precision (--precision) bf16: {where}; use --precision fp32")
+    runtime.check_native_precision(cfg.precision, device)
 
 
 def amp_dtype(cfg, device: torch.device) -> torch.dtype | None:

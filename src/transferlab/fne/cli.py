@@ -40,7 +40,7 @@ def fill_fne(p) -> None:
 PARSERS = {"embed": fill_embed, "probe": fill_probe, "fne": fill_fne}
 
 
-def report(metrics: dict, as_json: bool, header: list[str]) -> None:
+def print_summary(metrics: dict, as_json: bool, header: list[str]) -> None:
     """The run's results on stdout: one JSON object, or a readable summary."""
     from transferlab.fne.probe import compare_table
     from transferlab.evaluation import summary_lines
@@ -108,7 +108,7 @@ def run_probe_cmd(args) -> int:
     config = config_from_args(ProbeConfig, args)
     result = probe(config=config)
     m = result.metrics
-    report(m, args.json, [f"{m.get('model')} on {m.get('dataset')}: {m['n_layers']} layers, {m['dim']} features, "
+    print_summary(m, args.json, [f"{m.get('model')} on {m.get('dataset')}: {m['n_layers']} layers, {m['dim']} features, "
                           f"post={config.post}"])
     return 0
 
@@ -121,6 +121,6 @@ def run_fne(args) -> int:
     m = result.metrics
     splits = result.features.splits
     layers = f"auto: {m['layers_chosen']}" if m.get("layers_chosen") else config.layers
-    report(m, args.json, [splits.summary(), f"{m['model']}: {m['n_layers']} layers ({layers}), {m['dim']} features, "
+    print_summary(m, args.json, [splits.summary(), f"{m['model']}: {m['n_layers']} layers ({layers}), {m['dim']} features, "
                                             f"post={config.post}", f"run folder: {Path(result.run_dir)}"])
     return 0

@@ -1,7 +1,7 @@
 """The typed configs of the FNE capability: extraction (``embed``), the probe, and the one-shot ``fne``."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import model_validator
 
@@ -9,11 +9,12 @@ from transferlab.data.config import DataOptions
 from transferlab.models.config import EngineOptions, ModelOptions
 from transferlab.schema import Config, option
 
-POSTS = ("fne", "std", "l2", "none")
+Post = Literal["fne", "std", "l2", "none"]
+POSTS = get_args(Post)
 FNE_THRESHOLDS = (-0.25, 0.15)  # Garcia-Gasulla et al. 2018: > 0.15 -> 1, < -0.25 -> -1, else 0
 
 
-def run_folder(default_text: str):
+def out_option(default_text: str):
     """The ``out`` field: the run folder (refused when it holds another run, unless ``overwrite``)."""
     return option(None, "run folder (refused when it holds another run, unless --overwrite)", runtime=True,
                   group="run", metavar="DIR", default_text=default_text)
@@ -22,7 +23,7 @@ def run_folder(default_text: str):
 class RunOptions(Config):
     """Where a run writes its folder, and how it talks."""
 
-    out: str | None = run_folder("a new folder under runs/")
+    out: str | None = out_option("a new folder under runs/")
     overwrite: bool = option(False, "replace the run already in --out (its files are removed first)", runtime=True,
                              group="run")
     quiet: bool = option(False, "no progress bars or progress lines on stderr", runtime=True, group="run")
@@ -52,14 +53,14 @@ class EmbedConfig(RunOptions, ExtractOptions, ModelOptions, DataOptions):
     """``transferlab embed`` / ``tl.embed``: pooled activations of the tapped layers, cached."""
 
     command = "embed"
-    out: str | None = run_folder("a new folder runs/embed-DATA-MODEL-LAYERS-TIME (from Python: no folder, only "
+    out: str | None = out_option("a new folder runs/embed-DATA-MODEL-LAYERS-TIME (from Python: no folder, only "
                                  "the cache)")
 
 
 class ProbeOptions(Config):
     """Post-processing of the features and the linear SVM."""
 
-    post: Literal["fne", "std", "l2", "none"] = option(
+    post: Post = option(
         "fne", "post-processing: fne (standardise + discretise), std, l2 or none", group="probe")
     C: float | Literal["auto"] = option(
         1.0, "regularisation C of the linear SVM (LinearSVC's objective), or auto: chosen by stratified k-fold "
@@ -97,7 +98,7 @@ class ProbeConfig(ProbeOptions, RunOptions):
     """``transferlab probe RUN``: the probe on the features of an ``embed`` run."""
 
     command = "probe"
-    out: str | None = run_folder("the embed run folder itself")
+    out: str | None = out_option("the embed run folder itself")
     run: str = option(..., "an embed (or fne) run folder", positional=True, metavar="RUN")
     layers: str | None = option(None, "use only these tapped layers (comma list of names from embed.json)",
                                 group="probe", metavar="NAMES", default_text="every extracted layer")
@@ -107,8 +108,5 @@ class FNEConfig(ProbeOptions, EmbedConfig):
     """``transferlab fne`` / ``tl.fne``: extraction, post-processing and linear SVM in one run."""
 
     command = "fne"
-    out: str | None = run_folder("a new folder runs/fne-DATA-MODEL-LAYERS-TIME")
+    out: str | None = out_option("a new folder runs/fne-DATA-MODEL-LAYERS-TIME")
 
-
-EMBED_FIELDS = tuple(EmbedConfig.model_fields)
-PROBE_FIELDS = tuple(ProbeOptions.model_fields)

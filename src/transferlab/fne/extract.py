@@ -1,7 +1,7 @@
 """Feature extraction: one forward pass per batch, every tapped layer pooled on the fly.
 
 ``extract_splits`` streams splits through the network (DataLoader workers decode and resize,
-an engine of ``transferlab.fne.backends`` runs the network: torch eager or an exported graph) and
+an engine of ``transferlab.models.engines`` runs the network: torch eager or an exported graph) and
 keeps only pooled vectors, so memory is O(batch).  ``extract_features`` adds the feature cache around it; the run
 folder is ``transferlab.fne.pipeline``'s.
 """
@@ -19,13 +19,14 @@ from transferlab.data.image_dataset import ImageDataset, SkippingLoader, collate
 from transferlab.data.sources import DataSplits
 from transferlab.data.splits import Split
 from transferlab.errors import DataError
-from transferlab.fne.backends import candidate_engines, check_precision, numerics_key, open_engine
 from transferlab.fne.config import EmbedConfig
 from transferlab.fne.results import EmbedResult
 from transferlab.fne.store import FeatureSet, cache_dir, cache_key, cache_path, remove_stale_temporaries
-from transferlab.models.registry import Backbone, Preprocessing, create_backbone
+from transferlab.models.engines import candidate_engines, numerics_key, open_engine
+from transferlab.models.preprocess import Preprocessing
+from transferlab.models.registry import Backbone, create_backbone
 from transferlab.models.taps import Tap, resolve_layers
-from transferlab.runtime import default_workers, pick_device
+from transferlab.runtime import check_native_precision, default_workers, pick_device
 
 
 def extract_split(backbone: Backbone, taps: list[Tap], split: Split, splits: DataSplits, preprocessing: Preprocessing,
@@ -45,12 +46,12 @@ def extract_splits(backbone: Backbone, taps: list[Tap], parts: list[Split], spli
                    progress: bool = True, desc: str = "extract", engine=None) -> list[FeatureSet]:
     """Several splits in ONE streaming pass (one DataLoader: no second worker start-up or pipeline fill).
 
-    ``engine`` (``transferlab.fne.backends.open_engine``) runs the network; default: torch eager, fp32.
+    ``engine`` (``transferlab.models.engines.open_engine``) runs the network; default: torch eager, fp32.
     """
     device = device or pick_device(None)
     workers = default_workers(workers)
     if engine is None:
-        from transferlab.fne.backends.engines import TorchEngine
+        from transferlab.models.engines.backends import TorchEngine
 
         engine = TorchEngine(backbone, taps, preprocessing, device)
     combined = Split([p for part in parts for p in part.paths], np.concatenate([part.labels for part in parts]))
@@ -97,7 +98,7 @@ def _lower_priority(_worker_id: int) -> None:
     """On a CPU-only machine decoding workers yield to the forward pass: they fill its idle cycles
     (thread barriers, Python between layers, its waits for a batch) instead of stealing its cores.
     Linux's SCHED_IDLE does that better than nice 10, which still preempts a compute thread now and then
-    (embed faster in 9 of 10 alternating rounds, by 4% in the median); elsewhere nice 10."""
+    (docs/fne.md); elsewhere nice 10."""
     import os
 
     try:
@@ -119,7 +120,7 @@ def extract_features(config: EmbedConfig, splits: DataSplits, backbone: Backbone
     preprocessing = backbone.preprocessing.with_size(config.image_size)
     taps = taps or resolve_layers(backbone, config.layers, size=preprocessing.input_size)
     device = pick_device(config.device)
-    check_precision(config.precision, device)
+    check_native_precision(config.precision, device)
     remove_stale_temporaries(cache_dir())
 
     def keys_for(numerics: str | None) -> dict[str, str]:

@@ -115,7 +115,7 @@ class FNERun(ClassifierRun):
     # -- prediction ---------------------------------------------------------------------------------
     def predict(self, images: list[str], top_k: int = 3, batch_size: int = 32) -> dict:
         """Top-k classes of image files by the probe's decision values (the shared prediction shape)."""
-        from transferlab.fne.backends import open_engine
+        from transferlab.models.engines import open_engine
         from transferlab.models.predict import SVM_DECISION, payload, read_batches, top_k as best
         from transferlab.runtime import pick_device
 

@@ -72,16 +72,16 @@ def cross_validate(train, candidates: dict[str, list | None], Cs, config, progre
 
     start = time.perf_counter()
     y = train.labels
-    folds = n_folds(y, train.classes, config.cv_folds)
-    splits = list(StratifiedKFold(folds, shuffle=True, random_state=config.seed).split(np.zeros(len(y)), y))
+    n = n_folds(y, train.classes, config.cv_folds)
+    folds = list(StratifiedKFold(n, shuffle=True, random_state=config.seed).split(np.zeros(len(y)), y))
     Cs = sorted(float(c) for c in Cs)
     columns = [None if taps is None else train.tap_columns(taps) for taps in candidates.values()]
     once = config.post in COLUMNWISE  # post-process every column once per fold, then slice each tap set
-    acc = np.zeros((len(candidates), len(Cs), folds))
-    bar = tqdm(total=len(candidates) * folds, desc="cross-validation", unit="fit", leave=False,
+    acc = np.zeros((len(candidates), len(Cs), n))
+    bar = tqdm(total=len(candidates) * n, desc="cross-validation", unit="fit", leave=False,
                disable=not progress, file=sys.stderr)
     with bar:
-        for f, (tr, va) in enumerate(splits):
+        for f, (tr, va) in enumerate(folds):
             X_tr, X_va = train.features[tr], train.features[va]
             if once:
                 X_tr, X_va = post_process(X_tr, y[tr], X_va, config)
@@ -91,20 +91,16 @@ def cross_validate(train, candidates: dict[str, list | None], Cs, config, progre
                     a, b = post_process(a, y[tr], b, config)
                 acc[i, :, f] = path_accuracies(a, y[tr], b, y[va], Cs, config)
                 bar.update()
-    return CVResult(folds, Cs, list(candidates), acc, time.perf_counter() - start)
+    return CVResult(n, Cs, list(candidates), acc, time.perf_counter() - start)
 
 
 def post_process(X_train, y_train, X_val, config):
     """The post-processing of ``config`` fitted on ``X_train``, applied to both."""
-    from sklearn.pipeline import Pipeline
+    from transferlab.fne.transforms import post_processing
 
-    from transferlab.fne.transforms import make_probe
-
-    low, high = config.thresholds
-    steps = make_probe(config.post, 1.0, low, high).steps[:-1]
-    if not steps:
+    post = post_processing(config.post, *config.thresholds)
+    if post is None:
         return X_train, X_val
-    post = Pipeline(steps)
     return post.fit_transform(X_train, y_train), post.transform(X_val)
 
 

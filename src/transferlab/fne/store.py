@@ -72,11 +72,13 @@ class FeatureSet:
         return np.concatenate([np.arange(layer["start"], layer["end"]) for layer in self._layers_of(taps)])
 
     def _layers_of(self, taps: list) -> list[dict]:
-        by_id = {_tap_id(layer): layer for layer in self.layers}
-        missing = [t for t in taps if _tap_id(t) not in by_id]
+        from transferlab.models.taps import tap_id  # torch: only where taps are matched
+
+        by_id = {tap_id(layer): layer for layer in self.layers}
+        missing = [t for t in taps if tap_id(t) not in by_id]
         if missing:
-            raise DataError(f"layers not in this feature set: {[_tap_id(t) for t in missing][:5]}")
-        return [by_id[_tap_id(t)] for t in taps]
+            raise DataError(f"layers not in this feature set: {[tap_id(t) for t in missing][:5]}")
+        return [by_id[tap_id(t)] for t in taps]
 
     def _take(self, chosen: list[dict], relabel: list[dict] | None) -> "FeatureSet":
         blocks, layers, start = [], [], 0
@@ -111,11 +113,6 @@ class FeatureSet:
         if meta.get("format_version") != FORMAT_VERSION:
             raise DataError(f"{path}: feature format {meta.get('format_version')} is not {FORMAT_VERSION}; re-extract")
         return cls(features, labels, paths, meta.pop("classes"), meta.pop("layers"), meta.pop("skipped"), meta)
-
-
-def _tap_id(t) -> tuple:
-    d = t if isinstance(t, dict) else t.to_dict()
-    return d["module"], int(d["call"]), d["port"]
 
 
 def cache_dir() -> Path:

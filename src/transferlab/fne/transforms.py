@@ -63,14 +63,7 @@ def make_probe(post: str = "fne", C: float = 1.0, low: float = FNE_THRESHOLDS[0]
     """The post-processing + linear SVM pipeline: ``fne`` (standardise + discretise), ``std``, ``l2`` or
     ``none``, then ``LinearSVC`` (``solver="liblinear"``) or ``LinearProbe`` (``"newton"``; ``"auto"``:
     newton up to ``DUAL_MAX_SAMPLES`` training images)."""
-    steps = {
-        "fne": [("standardize", Standardize()), ("discretize", Discretize(low, high))],
-        "std": [("standardize", Standardize())],
-        "l2": [("l2", Normalizer(norm="l2"))],
-        "none": [],
-    }
-    if post not in steps:
-        raise BadInputError(f"unknown post-processing {post!r}; choose one of {', '.join(POSTS)}")
+    steps = _post_steps(post, low, high)
     if isinstance(C, str) or not C > 0:  # "auto" is the pipelines' choice (fne.select), not a fitted C
         raise BadInputError(f"--C must be a positive number here, got {C!r}")
     from transferlab.fne.solver import DUAL_MAX_SAMPLES, LinearProbe
@@ -80,4 +73,24 @@ def make_probe(post: str = "fne", C: float = 1.0, low: float = FNE_THRESHOLDS[0]
     if solver == "auto":
         solver = "newton" if n_train is None or n_train <= DUAL_MAX_SAMPLES else "liblinear"
     svm = LinearProbe(C=C) if solver == "newton" else LinearSVC(C=C, max_iter=max_iter, random_state=seed)
-    return Pipeline(steps[post] + [("svm", svm)])
+    return Pipeline(steps + [("svm", svm)])
+
+
+def post_processing(post: str = "fne", low: float = FNE_THRESHOLDS[0],
+                    high: float = FNE_THRESHOLDS[1]) -> Pipeline | None:
+    """The probe without its classifier: the (unfitted) post-processing steps of ``make_probe``, or None
+    for ``none``."""
+    steps = _post_steps(post, low, high)
+    return Pipeline(steps) if steps else None
+
+
+def _post_steps(post: str, low: float, high: float) -> list[tuple[str, BaseEstimator]]:
+    steps = {
+        "fne": [("standardize", Standardize()), ("discretize", Discretize(low, high))],
+        "std": [("standardize", Standardize())],
+        "l2": [("l2", Normalizer(norm="l2"))],
+        "none": [],
+    }
+    if post not in steps:
+        raise BadInputError(f"unknown post-processing {post!r}; choose one of {', '.join(POSTS)}")
+    return steps[post]

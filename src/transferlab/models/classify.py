@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 
 from transferlab.errors import BadInputError
-from transferlab.fne.backends import open_engine
 from transferlab.models.config import ClassifyConfig
+from transferlab.models.engines import open_engine
 from transferlab.models.predict import PROBABILITY, payload, read_batches, top_k
 from transferlab.models.registry import create_backbone
 from transferlab.models.taps import resolve_layers

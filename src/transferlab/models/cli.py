@@ -34,7 +34,7 @@ PARSERS = {"models": fill_models, "layers": fill_layers, "classify": fill_classi
 
 
 def run_models(args) -> int:
-    from transferlab.models.registry import list_offline_models
+    from transferlab.models.weights import list_offline_models
 
     rows = []
     for m in list_offline_models():

@@ -37,12 +37,12 @@ class ModelOptions(Config):
         return str(value).strip()
 
 
-Backend = Literal["auto", "torch", "onnxruntime", "openvino"]  # the engines of transferlab.fne.backends
+Backend = Literal["auto", "torch", "onnxruntime", "openvino"]  # the engines of transferlab.models.engines
 Precision = Literal["fp32", "bf16"]
 
 
 class EngineOptions(Config):
-    """Which engine runs the network for inference, in which arithmetic (``transferlab.fne.backends``)."""
+    """Which engine runs the network for inference, in which arithmetic (``transferlab.models.engines``)."""
 
     backend: Backend = option(
         "auto", "inference engine: torch (eager PyTorch, the reference), onnxruntime or openvino (the tapped "

