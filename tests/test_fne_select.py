@@ -1,7 +1,6 @@
 """--C auto and --layers auto: cross-validation on the training split only, recorded, plotted, reusable."""
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest

@@ -33,7 +33,8 @@ PACKAGE = "transferlab"
 # The floors of src/transferlab, lowest first: a top-level module or package of transferlab may import
 # only those on lower floors (and itself).  "__init__" is the package's own face (its lazy name map).
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "_package", "results"),  # plain data: errors, the lazy-package helper, result base classes
+    ("errors", "_package", "results", "page"),  # plain data: errors, the lazy-package helper, result base
+                                        # classes; the HTML pieces every page is built from
     ("io",),                            # atomic files, JSON / YAML
     ("runtime",),                       # device, workers, cache root
     ("schema",),                        # typed configs

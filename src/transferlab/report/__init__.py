@@ -2,7 +2,7 @@
 
 - ``render.report``: picks the report by the run's manifest; ``classifier``: fne / probe / finetune runs;
   the word-space page is ``words.report`` (``transferlab words report``), the sweep's is ``sweep.report``;
-- ``page``: the HTML pieces and the page's small script; ``thumbs``: embedded JPEG thumbnails;
+- ``thumbs``: embedded JPEG thumbnails;
 - ``config``: ``ReportConfig`` (what a page shows, and its bounds); ``cli``: ``transferlab report``.
 
 Imports are lazy so that ``transferlab --help`` does not load matplotlib or torch.

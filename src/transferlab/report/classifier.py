@@ -17,7 +17,7 @@ import numpy as np
 
 from transferlab.errors import DataError
 from transferlab.finetune.history import curves_png
-from transferlab.report import page
+from transferlab import page
 from transferlab.report.thumbs import SIZE, Thumbs
 
 SCORE = {"fne": "the linear SVM's decision value for the predicted class",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from transferlab.errors import DataError
-from transferlab.report import page
+from transferlab import page
 from transferlab.words.config import CLUSTER_JSON, REPORT_JSON
 
 if TYPE_CHECKING:
