@@ -1,8 +1,9 @@
-"""The evaluation report shared by every classifier (FNE probe, fine-tuning).
+"""The evaluation shared by every classifier (FNE probe, fine-tuning).
 
-``evaluation_report`` writes, atomically, into a run folder: ``metrics.json`` (accuracy, mean
-per-class accuracy, per-class precision/recall/F1/support, n_train, n_test, skipped files...),
-``predictions.csv`` and ``confusion.png``; and returns the metrics dict.
+``write_evaluation`` writes, atomically, into a run folder ``predictions.csv`` and ``confusion.png``
+and returns the metrics (accuracy, mean per-class accuracy, per-class precision/recall/F1/support,
+n_train, n_test, skipped files...); the caller completes them and writes ``metrics.json`` once, with
+``runs.write_metrics``.
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from transferlab import io as tio
-from transferlab.runs import write_metrics
 
 
 def classification_metrics(y_true, y_pred, classes: list[str]) -> dict:
@@ -36,10 +36,11 @@ def classification_metrics(y_true, y_pred, classes: list[str]) -> dict:
     }
 
 
-def evaluation_report(out_dir: str | Path, y_true, y_pred, classes: list[str], paths: list[str], *,
-                      n_train: int, extra: dict | None = None, skipped: list[dict] | None = None,
-                      scores: np.ndarray | None = None, title: str = "") -> dict:
-    """Write metrics.json, predictions.csv and confusion.png into ``out_dir``; return the metrics."""
+def write_evaluation(out_dir: str | Path, y_true, y_pred, classes: list[str], paths: list[str], *,
+                     n_train: int, extra: dict | None = None, skipped: list[dict] | None = None,
+                     scores: np.ndarray | None = None, title: str = "") -> dict:
+    """Write predictions.csv and confusion.png into ``out_dir``; return the metrics (``files`` names
+    metrics.json too, which the caller writes once its own entries are in)."""
     out = tio.ensure_writable_dir(out_dir)
     metrics = classification_metrics(y_true, y_pred, classes)
     metrics.update({"n_train": int(n_train), "n_test": int(len(y_true)), "n_classes": len(classes),
@@ -49,7 +50,6 @@ def evaluation_report(out_dir: str | Path, y_true, y_pred, classes: list[str], p
                         "confusion": str(out / "confusion.png")}
     write_predictions(out / "predictions.csv", paths, y_true, y_pred, classes, scores)
     plot_confusion(out / "confusion.png", y_true, y_pred, classes, title or f"accuracy {metrics['accuracy']:.3f}")
-    write_metrics(out, metrics)
     return metrics
 
 

@@ -6,7 +6,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from transferlab import io as tio
 from transferlab.errors import DataError
 from transferlab.finetune.distributed import Dist
 from transferlab.finetune.schedule import autocast
@@ -45,18 +44,19 @@ def loss_accuracy(logits: torch.Tensor, labels: torch.Tensor, d: Dist, device, n
 def write_final_evaluation(out: Path, predictions, split, classes: list[str], *, n_train: int, extra: dict,
                            title: str) -> dict:
     """metrics.json, predictions.csv and confusion.png of ``predictions`` (``predict``'s, sorted skips) on ``split``."""
-    from transferlab.evaluation import evaluation_report
+    from transferlab.evaluation import write_evaluation
+    from transferlab.runs import write_metrics
 
     logits, labels, index, skipped = predictions
     probs = torch.softmax(logits, 1)
     pred = probs.argmax(1).numpy()
     paths = [split.paths[i] for i in index.tolist()]
     skipped_list = [{"path": split.paths[i], "reason": r} for i, r in skipped]
-    result = evaluation_report(out, labels.numpy(), pred, classes, paths, n_train=n_train, extra=extra,
-                               skipped=skipped_list, scores=probs.max(1).values.numpy(), title=title)
+    result = write_evaluation(out, labels.numpy(), pred, classes, paths, n_train=n_train, extra=extra,
+                              skipped=skipped_list, scores=probs.max(1).values.numpy(), title=title)
     result["files"].update({"config": str(out / "config.yaml"), "metrics_csv": str(out / "metrics.csv"),
                             "curves": str(out / "curves.png"), "best": str(out / "best.pt"),
                             "last": str(out / "last.pt")})
-    tio.write_json(out / "metrics.json", result)
+    write_metrics(out, result)
     return result
 

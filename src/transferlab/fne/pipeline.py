@@ -14,7 +14,7 @@ from transferlab import io as tio
 from transferlab.fne.config import EmbedConfig, FNEConfig, ProbeConfig
 from transferlab.fne.results import PROBE_FILE, EmbedResult, FNERun
 from transferlab.data.config import make_config
-from transferlab.runs import RunFolder, default_run_dir
+from transferlab.runs import RunFolder, default_run_dir, write_metrics
 
 
 def load_data(config, splits=None):
@@ -137,7 +137,7 @@ def fne(data=None, config: FNEConfig | None = None, *, backbone=None, features: 
                                    candidates=candidates)
         save_probe(probe, run.path / PROBE_FILE)
         metrics["files"]["probe"] = str(run.path / PROBE_FILE)
-        tio.write_json(run.path / "metrics.json", metrics)
+        write_metrics(run.path, metrics)
         run.summary = {k: metrics[k] for k in ("accuracy", "mean_class_accuracy", "n_train", "n_test", "dim")}
     return FNERun(config=config.replace(out=out), metrics=metrics, probe=probe, features=result,
                   run_dir=Path(out))
@@ -173,6 +173,7 @@ def probe(run: str | Path | None = None, config: ProbeConfig | None = None, **op
                    overwrite=config.overwrite, reuse=same) as folder_run:
         metrics, fitted = run_probe(train, test, folder_run.path, config, extra, progress=not config.quiet)
         save_probe(fitted, folder_run.path / PROBE_FILE)
+        write_metrics(folder_run.path, metrics)
         folder_run.summary = {k: metrics[k] for k in ("accuracy", "mean_class_accuracy", "n_train", "n_test", "dim")}
         if same:
             folder_run.config = manifest.get("config") or {}

@@ -18,7 +18,7 @@ from transferlab.errors import DataError
 from transferlab.fne.solver import LinearProbe
 from transferlab.fne.store import FeatureSet
 from transferlab.fne.transforms import Discretize, Standardize, make_probe
-from transferlab.evaluation import evaluation_report
+from transferlab.evaluation import write_evaluation
 
 
 def fit_predict(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, config):
@@ -35,9 +35,9 @@ def fit_predict(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, config
 
 def run_probe(train: FeatureSet, test: FeatureSet, out_dir: str | Path, config, extra: dict | None = None,
               progress: bool = True, candidates: dict | None = None):
-    """The linear-SVM probe on ``train`` -> ``test``; writes metrics.json, predictions.csv, confusion.png
+    """The linear-SVM probe on ``train`` -> ``test``; writes predictions.csv, confusion.png
     (cv.png with ``C="auto"`` or ``candidates``; compare.csv/.png with ``config.compare``) into ``out_dir``;
-    returns (metrics, fitted probe).  ``candidates`` (name -> taps): tap sets of ``train`` to choose among
+    returns (metrics, fitted probe); the caller writes metrics.json (``runs.write_metrics``).  ``candidates`` (name -> taps): tap sets of ``train`` to choose among
     by cross-validation (``--layers auto``)."""
     out = tio.ensure_writable_dir(out_dir)
     _check_compatible(train, test)
@@ -68,9 +68,9 @@ def run_probe(train: FeatureSet, test: FeatureSet, out_dir: str | Path, config, 
         extra["cv"] = cv.to_dict()
         if candidates:
             extra["layers_chosen"] = cv.best[0]
-    metrics = evaluation_report(out, test.labels, pred, train.classes, test.paths, n_train=len(train),
-                                extra=extra, skipped=train.skipped + test.skipped, scores=top,
-                                title=f"{train.meta.get('model', '')} {config.post} + linear SVM")
+    metrics = write_evaluation(out, test.labels, pred, train.classes, test.paths, n_train=len(train),
+                               extra=extra, skipped=train.skipped + test.skipped, scores=top,
+                               title=f"{train.meta.get('model', '')} {config.post} + linear SVM")
     if cv is not None:
         from transferlab.fne.select import plot_cv
 
@@ -80,7 +80,6 @@ def run_probe(train: FeatureSet, test: FeatureSet, out_dir: str | Path, config, 
     if config.compare:
         metrics["compare"] = compare_layers(train, test, out, config, progress, full=metrics["accuracy"])
         metrics["files"].update({"compare": str(out / "compare.csv"), "compare_plot": str(out / "compare.png")})
-    tio.write_json(out / "metrics.json", metrics)
     return metrics, pipe
 
 
