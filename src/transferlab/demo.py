@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from transferlab.schema import Config, option
+from transferlab.schema import Config, option, quiet_option
 
 # (key, title, "module:function")
 PARTS = (
@@ -30,7 +30,7 @@ class DemoConfig(Config):
     quick: bool = option(False, "smaller settings, for a smoke test")
     only: list[Literal["fne", "finetune", "words"]] | None = option(
         None, "run only these parts", nargs="+", metavar="PART", default_text="every part: fne finetune words")
-    quiet: bool = option(False, "no progress bars on stderr (the numbers are still printed)", runtime=True)
+    quiet: bool = quiet_option("no progress bars on stderr (the numbers are still printed)")
 
 
 def run_demo(config: DemoConfig | None = None, *, as_json: bool = False, **options) -> dict:

@@ -17,13 +17,13 @@ from __future__ import annotations
 import difflib
 import os
 import typing
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from transferlab.errors import BadInputError
 
-__all__ = ["Config", "ConfigError", "option", "Literal"]
+__all__ = ["Config", "ConfigError", "DeviceName", "Literal", "device_option", "option", "quiet_option", "top_k_option"]
 
 
 class ConfigError(BadInputError):
@@ -50,6 +50,33 @@ def option(default: Any = None, help: str = "", *, flag: str | None = None, shor
              "group": group, "metavar": metavar, "positional": positional, "nargs": nargs, "cli": cli,
              "default_text": default_text}
     return Field(default, description=help, json_schema_extra={"transferlab": extra}, **constraints)
+
+
+# -- options that several commands share: one spelling, one range, one check ----------------------
+def _device_name(value: str | None) -> str | None:
+    from transferlab.runtime import check_device_name
+
+    return check_device_name(value)
+
+
+DeviceName = Annotated[Optional[str], AfterValidator(_device_name)]
+"""The type of a ``--device`` field: ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (None: automatic)."""
+
+
+def device_option(**extra) -> Any:
+    """``--device`` (typed ``DeviceName``): runtime-only, automatic by default."""
+    return option(None, "cpu, cuda, cuda:N or mps", runtime=True, default_text="cuda when available, else cpu",
+                  **extra)
+
+
+def quiet_option(help: str = "no progress lines on stderr", **extra) -> Any:
+    """``--quiet``: runtime-only, off by default; ``help`` says what it silences in that command."""
+    return option(False, help, runtime=True, **extra)
+
+
+def top_k_option(default: int, help: str, **extra) -> Any:
+    """``--top-k K``: how many answers per item, at least one."""
+    return option(default, help, ge=1, metavar="K", **extra)
 
 
 def _meta(field) -> dict:

@@ -16,7 +16,7 @@ from transferlab.data.config import DataOptions
 from transferlab.errors import BadInputError
 from transferlab.fne.config import RunOptions, out_option
 from transferlab.models.config import ModelOptions, Precision
-from transferlab.schema import Config, option
+from transferlab.schema import Config, DeviceName, device_option, option, quiet_option, top_k_option
 
 
 class FinetuneConfig(RunOptions, ModelOptions, DataOptions):
@@ -162,19 +162,11 @@ class PredictConfig(Config):
     run: str = option(..., "a finished `transferlab finetune` or `transferlab fne` run folder", positional=True,
                       metavar="RUN")
     images: list[str] = option(..., "image files", positional=True, nargs="+", metavar="IMAGE")
-    top_k: int = option(3, "classes shown per image", ge=1, metavar="K")
+    top_k: int = top_k_option(3, "classes shown per image")
     checkpoint: str = option("best.pt", "checkpoint of a fine-tuning run to use (best.pt or last.pt)", metavar="FILE")
     batch_size: int = option(32, "images per forward pass", ge=1)
-    device: str | None = option(None, "cpu, cuda, cuda:N or mps", runtime=True,
-                                default_text="cuda when available, else cpu")
-    quiet: bool = option(False, "no progress lines on stderr", runtime=True)
-
-    @field_validator("device")
-    @classmethod
-    def _device(cls, value):
-        from transferlab.runtime import check_device_name
-
-        return check_device_name(value)
+    device: DeviceName = device_option()
+    quiet: bool = quiet_option()
 
 
 __all__ = ["FinetuneConfig", "PredictConfig", "check_resume", "config_diff", "parse_k", "parse_head", "default_out"]

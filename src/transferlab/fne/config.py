@@ -7,7 +7,7 @@ from pydantic import model_validator
 
 from transferlab.data.config import DataOptions
 from transferlab.models.config import EngineOptions, ModelOptions
-from transferlab.schema import Config, option
+from transferlab.schema import Config, option, quiet_option
 
 Post = Literal["fne", "std", "l2", "none"]
 POSTS = get_args(Post)
@@ -26,7 +26,7 @@ class RunOptions(Config):
     out: str | None = out_option("a new folder under runs/")
     overwrite: bool = option(False, "replace the run already in --out (its files are removed first)", runtime=True,
                              group="run")
-    quiet: bool = option(False, "no progress bars or progress lines on stderr", runtime=True, group="run")
+    quiet: bool = quiet_option("no progress bars or progress lines on stderr", group="run")
 
 
 class ExtractOptions(EngineOptions):

@@ -5,8 +5,7 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from transferlab.runtime import check_device_name
-from transferlab.schema import Config, option
+from transferlab.schema import Config, DeviceName, device_option, option, quiet_option, top_k_option
 
 DEFAULT_MODEL = "efficientnet_lite0"
 
@@ -21,13 +20,7 @@ class ModelOptions(Config):
                                  group="model", metavar="FILE", default_text="the model's pretrained weights")
     image_size: int | None = option(None, "input size in pixels (the model's resize/crop ratio is kept)", ge=16,
                                     group="model", metavar="PX", default_text="the model's own")
-    device: str | None = option(None, "cpu, cuda, cuda:N or mps", runtime=True, group="model",
-                                default_text="cuda when available, else cpu")
-
-    @field_validator("device")
-    @classmethod
-    def _device(cls, value):
-        return check_device_name(value)
+    device: DeviceName = device_option(group="model")
 
     @field_validator("model")
     @classmethod
@@ -59,7 +52,7 @@ class ModelsConfig(Config):
     """``transferlab models``: the backbones that work offline, and how to name any other."""
 
     command = "models"
-    quiet: bool = option(False, "no progress lines on stderr", runtime=True)
+    quiet: bool = quiet_option()
 
 
 class LayersConfig(Config):
@@ -72,7 +65,7 @@ class LayersConfig(Config):
     blocks: bool = option(False, "show the ordered blocks that --transfer K / --freeze K count instead")
     image_size: int | None = option(None, "input size in pixels (changes the map sizes shown)", ge=16, metavar="PX",
                                     default_text="the model's own")
-    quiet: bool = option(False, "no progress lines on stderr", runtime=True)
+    quiet: bool = quiet_option()
 
 
 class ClassifyConfig(EngineOptions, ModelOptions):
@@ -80,6 +73,6 @@ class ClassifyConfig(EngineOptions, ModelOptions):
 
     command = "classify"
     images: list[str] = option(..., "image files", positional=True, nargs="+", metavar="IMAGE")
-    top_k: int = option(5, "labels shown per image", ge=1, hidden=("--top",), metavar="K")
+    top_k: int = top_k_option(5, "labels shown per image", hidden=("--top",))
     batch_size: int = option(32, "images per forward pass", ge=1)
-    quiet: bool = option(False, "no progress lines on stderr", runtime=True)
+    quiet: bool = quiet_option()

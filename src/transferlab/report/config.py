@@ -1,7 +1,7 @@
 """``transferlab report RUN``: the typed config (what a report shows, and its bounds)."""
 from __future__ import annotations
 
-from transferlab.schema import Config, option
+from transferlab.schema import Config, option, quiet_option
 
 
 class ReportConfig(Config):
@@ -22,4 +22,4 @@ class ReportConfig(Config):
                                    "shrinks to fit", ge=0, metavar="N", group="bounds of the page")
     run_reports: bool = option(True, "each finished run of a sweep also gets its own report, linked from the sweep's "
                                      "page", negate="--no-run-reports", negate_help="a sweep: only the sweep's page")
-    quiet: bool = option(False, "no progress lines on stderr", runtime=True)
+    quiet: bool = quiet_option()

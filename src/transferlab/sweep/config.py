@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from transferlab.schema import Config, option
+from transferlab.schema import Config, option, quiet_option
 
 DEFAULT_MAX_RUNS = 1000
 
@@ -28,7 +28,7 @@ class SweepConfig(Config):
     dry_run: bool = option(False, "check the whole grid, list the runs and their status; run nothing", runtime=True)
     overwrite: bool = option(False, "replace a run of another command that --out holds (a sweep folder is always "
                                     "completed, never replaced)", runtime=True)
-    quiet: bool = option(False, "no progress lines on stderr", runtime=True)
+    quiet: bool = quiet_option()
     partition: str | None = option(None, "Slurm partition", group="slurm (--executor slurm)", runtime=True)
     time: str | None = option(None, "time limit per job: minutes, MM:SS, HH:MM:SS or D-HH:MM:SS",
                               group="slurm (--executor slurm)", runtime=True, default_text="the cluster's")

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import field_validator, model_validator
 
-from transferlab.schema import Config, option
+from transferlab.schema import Config, option, quiet_option, top_k_option
 from transferlab.words.formats import BUILTIN, VectorFormat
 from transferlab.words.space import DEFAULT_RESTRICT
 
@@ -28,7 +28,7 @@ _FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg", ".eps")
 
 
 def _top_k(default: int) -> Any:
-    return option(default, "answers per query", ge=1, hidden=("-n", "--topn"), metavar="K")
+    return top_k_option(default, "answers per query", hidden=("-n", "--topn"))
 
 
 def _overwrite() -> Any:
@@ -40,7 +40,7 @@ def _overwrite() -> Any:
 class QuietOption(Config):
     """How much goes to stderr (``--json`` is a door of the command line, not a setting)."""
 
-    quiet: bool = option(False, "nothing on stderr but errors: no warnings (default: warnings shown)", runtime=True)
+    quiet: bool = quiet_option("nothing on stderr but errors: no warnings (default: warnings shown)")
 
 
 class VectorOptions(QuietOption):
