@@ -262,7 +262,7 @@ def make_cut(prepared: Prepared, image_size: int) -> tuple[CutModel | None, str]
     output = prepared.blocks[prepared.freeze - 1].output
     hits = [i for i, (n, _) in enumerate(steps) if n == output or n.startswith(output + ".")]
     if not hits:
-        return None, f"block output {output!r} is not a step of the split plan"
+        return None, f"block output {output!r} is not a step of the cut plan"
     cut = hits[-1] + 1
     for name, m in steps[:cut]:
         if any(p.requires_grad for p in m.parameters()):
@@ -277,11 +277,11 @@ def make_cut(prepared: Prepared, image_size: int) -> tuple[CutModel | None, str]
             x = torch.randn(2, 3, image_size, image_size, generator=torch.Generator().manual_seed(0)).to(device)
             ok = torch.allclose(cut_model(x), model(x), rtol=1e-4, atol=1e-5)
     except Exception as exc:  # noqa: BLE001 - any failure means: do not cache
-        return None, f"split check failed ({exc.__class__.__name__}: {exc})"
+        return None, f"cut check failed ({exc.__class__.__name__}: {exc})"
     finally:
         model.train(was)
     if not ok:
-        return None, "the split model does not reproduce the model's logits"
+        return None, "the cut model does not reproduce the model's logits"
     return cut_model, f"cut after {steps[cut - 1][0]} (block {prepared.freeze - 1})"
 
 
