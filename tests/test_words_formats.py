@@ -297,18 +297,6 @@ def test_formats_imports_nothing_from_vectors():
     assert vectors.LoadSummary is formats.LoadSummary and vectors.FORMATS is formats.FORMATS   # re-exported
 
 
-def test_no_library_module_imports_the_cli():
-    from pathlib import Path
-
-    from transferlab import words
-
-    for path in Path(words.__file__).parent.glob("*.py"):
-        if path.name == "cli.py":
-            continue
-        bad = {n for n in _imports(path) if n.startswith(("transferlab.cli", "transferlab.words.cli"))}
-        assert not bad, (path.name, bad)
-
-
 def test_vocabulary_cache_goes_to_transferlab_cache(tmp_path, monkeypatch):
     from transferlab.runtime import cache_dir
 

@@ -106,7 +106,7 @@ def load_model(run_dir: Path, checkpoint: str = "best.pt", device: str | None = 
     no pretrained weights are needed."""
     from transferlab.finetune.checkpoint import load_checkpoint
     from transferlab.finetune.model import build_model
-    from transferlab.models.registry import Preprocessing
+    from transferlab.models.preprocess import Preprocessing
     from transferlab.runtime import pick_device
 
     path = Path(run_dir) / checkpoint
