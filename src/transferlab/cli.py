@@ -8,12 +8,16 @@ User errors are one line on stderr and exit status 2; exit status 1 means a bug.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
 import traceback
 
 from transferlab.errors import TransferlabError
+
+# a write failing with these is the environment's fault, never a bug, wherever it happens
+_FULL_OR_READ_ONLY = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 # name -> (module that fills its parser, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -115,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         _silence_stdout()
         return 141
     except Exception as exc:  # noqa: BLE001 - a bug: say so, with the traceback to report
+        if isinstance(exc, OSError) and exc.errno in _FULL_OR_READ_ONLY:  # a write that bypassed transferlab.io
+            from transferlab.io import write_error
+
+            print(f"transferlab {name}: error: {write_error(exc, exc.filename or '(a file)', 'writing')}",
+                  file=sys.stderr)
+            return 2
         traceback.print_exc()
         print(f"transferlab {name}: internal error (a bug; please report it with the traceback above): "
               f"{exc.__class__.__name__}: {exc}", file=sys.stderr)

@@ -38,6 +38,7 @@ LEGACY_MARKERS = ("metrics.json", "config.yaml", "embed.json", "features-train.n
                   "sweep.json", "results.csv")
 LIBRARIES = ("torch", "torchvision", "timm", "scikit-learn", "numpy", "pydantic")
 METRICS = "metrics.json"
+DAMAGED_HINT = "rerun the command into a new --out, or with --overwrite"
 _held: set[Path] = set()  # the run folders whose lock this process holds
 
 
@@ -67,10 +68,28 @@ def _now() -> str:
 def read_manifest(folder: str | os.PathLike) -> dict | None:
     """The folder's ``run.json``, or None when there is none (or it is unreadable)."""
     try:
-        data = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return load_manifest(folder)
+    except DataError:
         return None
-    return data if isinstance(data, dict) and data.get("format") == FORMAT else None
+
+
+def load_manifest(folder: str | os.PathLike) -> dict | None:
+    """The folder's ``run.json``, or None when there is none; a ``DamagedFileError`` (naming the file and
+    what is wrong) when it is there but not a readable transferlab manifest."""
+    path = Path(folder) / MANIFEST
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise tio.damaged(path, "run manifest", exc, DAMAGED_HINT) from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:
+        raise tio.damaged(path, "run manifest", exc, DAMAGED_HINT) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise tio.damaged(path, "run manifest", ValueError(f"not a {FORMAT} manifest"), DAMAGED_HINT)
+    return data
 
 
 def is_complete(folder: str | os.PathLike) -> bool:
@@ -88,7 +107,7 @@ def require_complete(folder: str | os.PathLike, commands: tuple[str, ...], hint:
     kinds = " or ".join(commands)
     if not folder.is_dir():
         raise BadInputError(f"run folder not found: {folder}")
-    m = read_manifest(folder)
+    m = load_manifest(folder)
     if m is None:
         if any((folder / n).exists() for n in LEGACY_MARKERS):
             return {"format": FORMAT, "command": None, "status": "complete", "legacy": True, "config": {}}
@@ -160,6 +179,8 @@ def _describe(folder: Path) -> str:
     m = read_manifest(folder)
     if m:
         return f"a `transferlab {m.get('command')}` run ({m.get('status')}, started {m.get('started')})"
+    if (folder / MANIFEST).exists():
+        return f"a transferlab run whose {MANIFEST} is damaged"
     if any((folder / n).exists() for n in LEGACY_MARKERS):
         return "a transferlab run"
     return ""
@@ -194,7 +215,8 @@ class RunFolder:
         tio.ensure_writable_dir(self.path)
         lock_path = self.path / LOCK
         for _ in range(10):
-            f = open(lock_path, "a+", encoding="utf-8")
+            with tio.writing(lock_path, "creating the lock file"):
+                f = open(lock_path, "a+", encoding="utf-8")
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -212,10 +234,16 @@ class RunFolder:
             f.close()
         else:  # pragma: no cover - ten releases in a row between open and flock
             raise RunBusyError(f"{self.path}: could not lock it (other processes keep taking it); try again")
-        f.seek(0)
-        f.truncate()
-        f.write(f"pid {os.getpid()} on {socket.gethostname()} (`transferlab {self.command}`, since {_now()})")
-        f.flush()
+        try:
+            with tio.writing(lock_path, "writing the lock file"):
+                f.seek(0)
+                f.truncate()
+                f.write(f"pid {os.getpid()} on {socket.gethostname()} (`transferlab {self.command}`, since {_now()})")
+                f.flush()
+        except BaseException:
+            self._lock = f
+            self._release()
+            raise
         with contextlib.suppress(OSError):
             os.chmod(lock_path, tio.file_mode())
         self._lock = f
@@ -279,11 +307,12 @@ class RunFolder:
             if self.replace_failed and old is not None and old.get("status") != "complete" and not self.overwrite:
                 print(f"transferlab: replacing the {old.get('status')} `transferlab {old.get('command')}` run in "
                       f"{self.path}", file=sys.stderr)
-            for p in self._entries():
-                if p.is_dir() and not p.is_symlink():
-                    shutil.rmtree(p)
-                else:
-                    p.unlink()
+            with tio.writing(self.path, "removing the old run's files from"):
+                for p in self._entries():
+                    if p.is_dir() and not p.is_symlink():
+                        shutil.rmtree(p)
+                    else:
+                        p.unlink()
         return None
 
     # -- the manifest -------------------------------------------------------------------------------
@@ -335,8 +364,15 @@ class RunFolder:
                 self.write_manifest("complete" if self.error is None else "failed", error=self.error)
             else:
                 why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{typ.__name__}: {exc}"
-                with contextlib.suppress(Exception):
+                try:
                     self.write_manifest("failed", error=" ".join(why.split())[:500])
+                except Exception as again:  # noqa: BLE001 - the run's own error is the one to report
+                    if isinstance(exc, TransferlabError):  # one line for the user: say run.json is stale
+                        reason = str(again) if isinstance(again, TransferlabError) else \
+                            f"{again.__class__.__name__}: {again}"
+                        exc.args = (f"{exc}; {self.path / MANIFEST} could not be marked failed either "
+                                    f"({' '.join(reason.split())[:200]}): it still says 'running', and a "
+                                    "rerun into the same --out replaces it",)
         finally:
             self._release()
         return False

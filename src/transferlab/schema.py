@@ -182,7 +182,8 @@ class Config(BaseModel):
 
         data = read_yaml(path, "config")
         if not isinstance(data, dict):
-            raise ConfigError(f"{path} does not hold a mapping of settings")
+            what = "it is empty or only comments" if data is None else f"it holds a {type(data).__name__}"
+            raise ConfigError(f"{path} does not hold a mapping of settings ({what}: damaged, or not a config file)")
         return cls.from_dict(data, str(path))
 
     # -- values -----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from transferlab import io as tio
 from transferlab.errors import BadInputError, DataError
 
 CHECKPOINT_FORMAT = "transferlab-finetune/1"
+DAMAGED_HINT = "it is corrupt or incomplete: rerun the fine-tuning into a new --out, or with --overwrite"
 
 
 @dataclass
@@ -41,8 +42,19 @@ class RunState:
 
 def save_checkpoint(path: Path, obj: dict) -> None:
     """Atomic: a kill -9 leaves the previous checkpoint intact."""
-    with tio.atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    with tio.atomic_path(path, size=_tensor_bytes(obj)) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)  # through a Python file: a full disk is an OSError, not torch's RuntimeError
+
+
+def _tensor_bytes(obj) -> int:
+    """The bytes of the tensors in ``obj``: what a checkpoint of it needs on disk, near enough."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
@@ -53,8 +65,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - truncated zip, pickle errors, ...: all mean corrupt
-        raise DataError(f"checkpoint {path} is corrupt or incomplete ({exc.__class__.__name__}: "
-                        f"{str(exc).splitlines()[0][:200] if str(exc) else 'unreadable'}); it cannot be used") from None
+        raise tio.damaged(path, "torch checkpoint", exc, DAMAGED_HINT) from None
     if not isinstance(obj, dict) or obj.get("format") != CHECKPOINT_FORMAT or "model" not in obj:
         raise DataError(f"{path} is not a transferlab fine-tuning checkpoint")
     return obj

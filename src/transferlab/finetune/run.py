@@ -163,7 +163,7 @@ def resume_config(run: Path, given: dict) -> tuple[FinetuneConfig, bool]:
 
     Only runtime fields and a larger ``epochs`` may differ from the run's config.yaml; anything else
     is an error that names the differences."""
-    from transferlab.runs import read_manifest
+    from transferlab.runs import load_manifest
 
     if not (run / "config.yaml").is_file():
         raise BadInputError(f"--resume {run}: no config.yaml there; it is not a fine-tuning run")
@@ -176,7 +176,7 @@ def resume_config(run: Path, given: dict) -> tuple[FinetuneConfig, bool]:
         raise BadInputError(f"--resume {run} continues in {run}; do not give another --out")
     cfg = saved.replace(**{k: v for k, v in given.items() if k in runtime or k == "epochs"}, out=str(run))
     check_resume(run, saved, cfg, diffs, "the options differ from the run's config.yaml")
-    manifest = read_manifest(run)
+    manifest = load_manifest(run)
     finished = (manifest or {}).get("status") == "complete" or (manifest is None and (run / "metrics.json").is_file())
     return cfg, not (finished and cfg.epochs <= saved.epochs)
 

@@ -115,7 +115,8 @@ def load_probe(path: str | Path):
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - a damaged file: say so
-        raise DataError(f"{path} is not a readable probe ({exc.__class__.__name__}: {exc})") from None
+        raise tio.damaged(path, "saved probe (skops file)", exc,
+                          "rerun the fne run into a new --out, or with --overwrite") from None
 
 
 def compare_layers(train: FeatureSet, test: FeatureSet, out: Path, config, progress: bool = True,

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from transferlab.errors import BadInputError, TransferlabError
+from transferlab.io import damage_reason
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,9 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is a user error
-        raise BadInputError(f"cannot read weights file {path}: {exc.__class__.__name__}: {exc}") from exc
+        raise BadInputError(f"cannot read weights file {path}: it is damaged or not a weights file "
+                            f"({damage_reason(path, exc)}); give a complete PyTorch (.pt/.pth) or .safetensors "
+                            "file") from None
     for key in ("state_dict", "model_state_dict", "model", "net", "params"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

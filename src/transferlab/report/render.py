@@ -16,14 +16,14 @@ from pathlib import Path
 from transferlab import io as tio
 from transferlab.errors import BadInputError
 from transferlab.report.config import ReportConfig
-from transferlab.runs import MANIFEST, read_manifest, require_complete
+from transferlab.runs import MANIFEST, load_manifest, require_complete
 
 CLASSIFIERS = ("fne", "probe", "embed", "finetune")
 HINT = "give the folder of an fne, probe, finetune, sweep, words report or words cluster run"
 
 
 def _kind(folder: Path) -> str:
-    m = read_manifest(folder)
+    m = load_manifest(folder)
     if m is not None:
         return str(m.get("command"))
     if (folder / "sweep.json").is_file():

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from transferlab.errors import BadInputError, DataError
+from transferlab.io import damage
 from transferlab.words.formats.base import BUILTIN, FORMATS, MAX_LISTED, TEXT_FORMATS, LoadSummary, RawVectors
 from transferlab.words.formats.builtin import read_builtin
 from transferlab.words.formats.detect import HEADER, binary_kind, detect_format, not_text_message, read_head
@@ -34,6 +35,8 @@ def read_file(path: Path, fmt: str | None = None, lenient: bool = False) -> RawV
         raise BadInputError(f"{path} is a directory, not a vectors file")
     if path.stat().st_size == 0:
         raise DataError(f"{path} is empty: no word vectors in it")
+    if (why := damage(path)) is not None:
+        raise DataError(f"{path} is damaged ({why}): not a usable vectors file; give a complete copy")
     if fmt is None or fmt == "auto":
         fmt = detect_format(path)
     if fmt not in FORMATS:
