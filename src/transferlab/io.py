@@ -181,6 +181,8 @@ def read_yaml(path: str | Path, what: str):
     except UnicodeDecodeError:
         text = "\x00"
     if "\x00" in text:
+        if raw.count(0) == len(raw):
+            raise DamagedFileError(f"{path} is damaged ({damage(path)}): not a usable {what}")
         raise BadInputError(f"{path} is not a text file (a {what} is YAML text); is it the right file?")
     try:
         return yaml.safe_load(text)

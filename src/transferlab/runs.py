@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from transferlab import io as tio
-from transferlab.errors import BadInputError, DataError, TransferlabError
+from transferlab.errors import BadInputError, DamagedFileError, DataError, TransferlabError
 
 MANIFEST = "run.json"
 LOCK = ".transferlab.lock"
@@ -90,6 +90,24 @@ def load_manifest(folder: str | os.PathLike) -> dict | None:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise tio.damaged(path, "run manifest", ValueError(f"not a {FORMAT} manifest"), DAMAGED_HINT)
     return data
+
+
+def check_recorded(path: str | os.PathLike, hint: str = DAMAGED_HINT) -> None:
+    """Refuse a run's file whose size differs from what its folder's ``run.json`` recorded (truncated or
+    overwritten since the run ended); nothing when there is no manifest or it does not list the file."""
+    path = Path(path)
+    m = read_manifest(path.parent)
+    entry = next((f for f in (m or {}).get("files") or [] if isinstance(f, dict) and f.get("path") == path.name),
+                 None)
+    if entry is None or not isinstance(entry.get("bytes"), int):
+        return
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return
+    if size != entry["bytes"]:
+        raise DamagedFileError(f"{path} is damaged ({'truncated' if size < entry['bytes'] else 'changed'} since the "
+                               f"run wrote it: {size} bytes, its {MANIFEST} recorded {entry['bytes']}); {hint}")
 
 
 def is_complete(folder: str | os.PathLike) -> bool:

@@ -11,6 +11,7 @@ import torch
 
 from transferlab import io as tio
 from transferlab.errors import BadInputError, DataError
+from transferlab.runs import check_recorded
 
 CHECKPOINT_FORMAT = "transferlab-finetune/1"
 DAMAGED_HINT = "it is corrupt or incomplete: rerun the fine-tuning into a new --out, or with --overwrite"
@@ -62,6 +63,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise BadInputError(f"checkpoint not found: {path}")
+    check_recorded(path, DAMAGED_HINT)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - truncated zip, pickle errors, ...: all mean corrupt

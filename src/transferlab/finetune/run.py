@@ -163,10 +163,11 @@ def resume_config(run: Path, given: dict) -> tuple[FinetuneConfig, bool]:
 
     Only runtime fields and a larger ``epochs`` may differ from the run's config.yaml; anything else
     is an error that names the differences."""
-    from transferlab.runs import load_manifest
+    from transferlab.runs import check_recorded, load_manifest
 
     if not (run / "config.yaml").is_file():
         raise BadInputError(f"--resume {run}: no config.yaml there; it is not a fine-tuning run")
+    check_recorded(run / "config.yaml", "it cannot be resumed: rerun the fine-tuning into a new --out")
     saved = FinetuneConfig.load(run / "config.yaml")
     runtime = FinetuneConfig.runtime_fields()
     asked = saved.replace(**{k: v for k, v in given.items() if k != "out"})  # validated, so 0.10 equals 0.1

@@ -19,6 +19,7 @@ from transferlab.fne.solver import LinearProbe
 from transferlab.fne.store import FeatureSet
 from transferlab.fne.transforms import Discretize, Standardize, make_probe
 from transferlab.evaluation import write_evaluation
+from transferlab.runs import check_recorded
 
 
 def fit_predict(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, config):
@@ -93,6 +94,7 @@ def save_probe(pipe, path: str | Path) -> Path:
     return path
 
 
+PROBE_HINT = "rerun the fne run into a new --out, or with --overwrite"
 # the only types a saved probe may hold besides scikit-learn's own
 _OWN_TYPES = {f"{c.__module__}.{c.__qualname__}" for c in (Standardize, Discretize, LinearProbe)}
 
@@ -105,6 +107,7 @@ def load_probe(path: str | Path):
     if not path.is_file():
         raise DataError(f"{path} not found: the run has no saved probe (runs made before probes were saved "
                         "cannot predict; run fne again)")
+    check_recorded(path, PROBE_HINT)
     try:
         untrusted = sio.get_untrusted_types(file=path)
         foreign = [t for t in untrusted if t not in _OWN_TYPES and not t.startswith("sklearn.")]
@@ -115,8 +118,7 @@ def load_probe(path: str | Path):
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - a damaged file: say so
-        raise tio.damaged(path, "saved probe (skops file)", exc,
-                          "rerun the fne run into a new --out, or with --overwrite") from None
+        raise tio.damaged(path, "saved probe (skops file)", exc, PROBE_HINT) from None
 
 
 def compare_layers(train: FeatureSet, test: FeatureSet, out: Path, config, progress: bool = True,
