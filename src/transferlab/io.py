@@ -111,7 +111,8 @@ def atomic_path(path: str | Path, suffix: str | None = None, size: int | None = 
                 raise
             written = _size(tmp_path)
             _remove(tmp_path)  # before measuring what is free: the partial file's space is given back
-            raise write_error(cause, path, "writing", max(size or 0, written), at_least=size is None) from exc
+            needed = max(size or 0, written) if size is not None or written else None
+            raise write_error(cause, path, "writing", needed, at_least=size is None) from exc
         with writing(path, "moving into place"):
             if tmp_path.exists():
                 os.chmod(tmp_path, file_mode())
@@ -125,8 +126,8 @@ def _write_failure(exc: BaseException) -> OSError | None:
     cleans up after a failed write (torch's zip writer) may raise its own error on top of it."""
     seen = 0
     while exc is not None and seen < 8:
-        if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
-            return exc
+        if isinstance(exc, OSError):  # an OSError of another kind is its own story, whatever it followed
+            return exc if exc.errno in WRITE_ERRNOS else None
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return None
 
