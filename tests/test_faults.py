@@ -6,6 +6,7 @@ the clean run's result, and healed: the run after it says nothing.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import json
 import os
@@ -134,7 +135,7 @@ def clean_export(small_folder, tmp_path_factory):
     return cache, json.loads(out)["accuracy"]
 
 
-@pytest.mark.parametrize("how", ["truncate", "zero-fill"])
+@pytest.mark.parametrize("how", ["truncate", "zero-fill", "delete"])
 def test_a_damaged_exported_graph_is_exported_again(clean_export, small_folder, tmp_path, how):
     clean, accuracy = clean_export
     cache = tmp_path / "cache"
@@ -206,6 +207,9 @@ def test_an_empty_read_only_cache_is_one_notice_and_every_kind_runs(tmpfs, small
     with cache_at(cache):
         code, out, words_err = tl(WORDS)
     assert code == 0 and json.loads(out)["a"] == "cat"
+    if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx"):  # exported for this run only
+        export_err, _ = rerun(cache, small_folder, tmp_path, "--layers", "last", "--backend", "onnxruntime")
+        err += export_err
     assert len(notices(err + words_err)) == 1  # one line in a process, whichever caches it skips
     assert not cache.exists()
 

@@ -139,7 +139,8 @@ def writable(kind: str) -> bool:
 
 
 def folder(kind: str, sub: str) -> Path | None:
-    """A folder of ``kind`` that a library fills itself (OpenVINO's compiled blobs); None when read-only."""
+    """A folder of ``kind`` that a library fills itself; None when read-only.  OpenVINO, which fills
+    ``engines/openvino``, checks its compiled blobs itself and compiles again over a damaged one."""
     path = cache_dir(kind) / sub
     return path if _writable(path) else None
 

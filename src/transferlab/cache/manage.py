@@ -69,7 +69,11 @@ def clear_cache(kind: list[str] | str | None = None, older_than: float | None = 
             if p.parent == folder:
                 manifest_path(k, p.name).unlink(missing_ok=True)
         if cutoff is None:
-            for sub in (folder, cache_root() / MANIFESTS / k):  # the empty folders left behind
+            manifests = cache_root() / MANIFESTS / k
+            for p in manifests.rglob("*") if manifests.is_dir() else []:  # orphans, killed runs' temporaries
+                if p.is_file():
+                    _unlink(p)
+            for sub in (folder, manifests):  # the empty folders left behind
                 for d in sorted((d for d in sub.rglob("*") if d.is_dir()), reverse=True) if sub.is_dir() else []:
                     _rmdir(d)
     return {"root": str(cache_root()), "removed": removed, "kept": kept,
@@ -106,6 +110,13 @@ def _existing(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
     return path
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
 
 
 def _rmdir(path: Path) -> None:
