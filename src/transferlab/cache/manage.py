@@ -9,6 +9,8 @@ from transferlab.cache.entries import MANIFESTS, entry_path, manifest_path, read
 from transferlab.errors import BadInputError
 from transferlab.runtime import CACHE_ENV, cache_root
 
+STALE_TEMPORARY_S = 3600
+
 # the kinds this package writes, and what each holds
 KINDS = {
     "features": "extracted features of embed, fne and sweep runs (.npz)",
@@ -21,7 +23,8 @@ KINDS = {
 def kinds_present() -> list[str]:
     """The kinds of the known list, then any other folder under the cache root."""
     root = cache_root()
-    others = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
+    others = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+        if root.is_dir() else []
     return list(KINDS) + [k for k in others if k not in KINDS]
 
 
@@ -70,9 +73,8 @@ def clear_cache(kind: list[str] | str | None = None, older_than: float | None = 
                 manifest_path(k, p.name).unlink(missing_ok=True)
         if cutoff is None:
             manifests = cache_root() / MANIFESTS / k
-            for p in manifests.rglob("*") if manifests.is_dir() else []:  # orphans, killed runs' temporaries
-                if p.is_file():
-                    _unlink(p)
+            for p in _files(manifests):  # orphans, killed runs' temporaries
+                _unlink(p)
             for sub in (folder, manifests):  # the empty folders left behind
                 for d in sorted((d for d in sub.rglob("*") if d.is_dir()), reverse=True) if sub.is_dir() else []:
                     _rmdir(d)
@@ -88,10 +90,19 @@ def check_kinds(kinds: list[str]) -> None:
 
 
 def _files(folder: Path) -> list[Path]:
+    """The entries under ``folder``, and the temporaries of runs killed over an hour ago (a younger one
+    may be a running extraction's)."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
-                  or p.is_file() and ".tmp-" in p.name)
+    return sorted(p for p in folder.rglob("*") if p.is_file() and (
+        not p.name.startswith(".") or ".tmp-" in p.name and time.time() - _mtime(p) > STALE_TEMPORARY_S))
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return time.time()
 
 
 def _damaged(kind: str, path: Path) -> bool:
