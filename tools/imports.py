@@ -37,6 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
                                         # classes; the HTML pieces every page is built from
     ("io",),                            # atomic files, JSON / YAML
     ("runtime",),                       # device, workers, cache root
+    ("cache",),                         # every file under the cache root: validated, atomic, with manifests
     ("schema",),                        # typed configs
     ("runs", "cli_args"),               # run folders; argparse from the configs
     ("evaluation", "data"),             # evaluation summaries (metrics.json through runs); datasets, images, splits

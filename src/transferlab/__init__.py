@@ -39,6 +39,8 @@ _EXPORTS = {
     "WordVectors": "transferlab.words.vectors",
     "SweepResult": "transferlab.sweep.runner",
     "SweepConfig": "transferlab.sweep.config",
+    "cache_info": "transferlab.cache.manage",
+    "clear_cache": "transferlab.cache.manage",
     "BadInputError": "transferlab.errors",
     "DataError": "transferlab.errors",
     # packages that are also their capability's function when called: tl.fne(...), tl.finetune(...), tl.sweep(...),

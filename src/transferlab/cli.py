@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("transferlab.sweep.cli", "run a study: a grid or list of fne / finetune runs, one results table"),
     "report": ("transferlab.report.cli", "one self-contained report.html for any run folder (fne, finetune, sweep, words): "
                                          "numbers, confusion matrix with its images, galleries"),
+    "cache": ("transferlab.cache.cli", "the cache ($TRANSFERLAB_CACHE): where it is, what it holds (info); "
+                                       "empty it (clear)"),
     "demo": ("transferlab.cli", "every capability offline on built-in defaults (about 3 minutes on 2 cores)"),
 }
 
@@ -106,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     command = _requested(argv)
     parser = build_parser(only=command or "")
     args = parser.parse_args(argv)
-    name = args.command + (f" {args.words_command}" if getattr(args, "words_command", None) else "")
+    sub_command = getattr(args, "words_command", None) or getattr(args, "cache_command", None)
+    name = args.command + (f" {sub_command}" if sub_command else "")
     try:
         result = args.func(args)
     except TransferlabError as exc:

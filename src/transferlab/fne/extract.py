@@ -21,7 +21,7 @@ from transferlab.data.splits import Split
 from transferlab.errors import DataError
 from transferlab.fne.config import EmbedConfig
 from transferlab.fne.results import EmbedResult
-from transferlab.fne.store import FeatureSet, cache_dir, cache_key, cache_path, remove_stale_temporaries
+from transferlab.fne.store import FeatureSet, cache_dir, cache_key, read_cached, remove_stale_temporaries, save_cached
 from transferlab.models.engines import candidate_engines, numerics_key, open_engine
 from transferlab.models.preprocess import Preprocessing
 from transferlab.models.registry import Backbone, create_backbone
@@ -161,7 +161,7 @@ def extract_features(config: EmbedConfig, splits: DataSplits, backbone: Backbone
                        "split": name, "dataset": splits.name, "cache_key": keys[name], "layers_spec": config.layers,
                        "backend": engine.name, "precision": config.precision}
             if config.use_cache:
-                fs.save(cache_path(keys[name]))
+                save_cached(fs, keys[name])
             result[name] = fs
     for split_name in ("train", "test"):
         fs = result[split_name]
@@ -174,14 +174,7 @@ def extract_features(config: EmbedConfig, splits: DataSplits, backbone: Backbone
 
 
 def _read_cached(keys: dict[str, str]) -> dict[str, FeatureSet]:
-    """The splits whose features are in the cache under ``keys`` (an unreadable entry counts as missing:
-    it is extracted again and replaced)."""
-    found = {}
-    for name, key in keys.items():
-        path = cache_path(key)
-        if path.is_file():
-            try:
-                found[name] = FeatureSet.load(path)
-            except DataError:
-                pass
-    return found
+    """The splits whose features are in the cache under ``keys`` (a damaged entry counts as missing: it is
+    extracted again and replaced)."""
+    found = {name: read_cached(key) for name, key in keys.items()}
+    return {name: fs for name, fs in found.items() if fs is not None}

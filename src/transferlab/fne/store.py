@@ -2,7 +2,8 @@
 
 A ``FeatureSet`` is one split.  ``cache_path(key)`` is where a split's features live in the
 shared cache (``transferlab.runtime.cache_dir("features")``: ``$TRANSFERLAB_CACHE/features``, default
-``~/.cache/transferlab/features``); the
+``~/.cache/transferlab/features``); ``read_cached``/``save_cached`` go through
+``transferlab.cache.entries``, which validates each entry and computes a damaged one again.  The
 key digests the model, weights, layers, preprocessing and the exact file list, so any change
 misses the cache and a rerun of the same thing is instant.  Files are written to a temporary
 name and renamed, so a killed run leaves nothing a later run would trust.
@@ -115,10 +116,13 @@ class FeatureSet:
         return cls(features, labels, paths, meta.pop("classes"), meta.pop("layers"), meta.pop("skipped"), meta)
 
 
+CACHE_KIND = "features"
+
+
 def cache_dir() -> Path:
     from transferlab.runtime import cache_dir as runtime_cache_dir
 
-    return runtime_cache_dir("features")
+    return runtime_cache_dir(CACHE_KIND)
 
 
 def cache_key(**parts) -> str:
@@ -128,8 +132,26 @@ def cache_key(**parts) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+def cache_name(key: str) -> str:
+    return f"{key}.npz"
+
+
 def cache_path(key: str) -> Path:
-    return cache_dir() / f"{key}.npz"
+    return cache_dir() / cache_name(key)
+
+
+def read_cached(key: str) -> FeatureSet | None:
+    """The features cached under ``key``, validated; None when absent or damaged (deleted, with a notice)."""
+    from transferlab.cache import entries
+
+    return entries.read(CACHE_KIND, cache_name(key), "features", load=FeatureSet.load)
+
+
+def save_cached(fs: FeatureSet, key: str) -> Path | None:
+    """Cache ``fs`` under ``key`` (None when the cache cannot be written: a notice says so)."""
+    from transferlab.cache import entries
+
+    return entries.store(CACHE_KIND, cache_name(key), "features", fs.save)
 
 
 def remove_stale_temporaries(folder: Path, older_than_s: float = 3600) -> int:

@@ -7,10 +7,11 @@ decoding workers run at idle priority and need the cycles between forward passes
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 
 import numpy as np
 import torch
+
+from transferlab.cache import entries
 
 
 def inference_model(backbone, device: torch.device) -> torch.nn.Module:
@@ -103,7 +104,9 @@ class OpenVinoEngine:
         import openvino as ov
 
         core = ov.Core()
-        core.set_property({"CACHE_DIR": str(Path(path).parent / "openvino")})  # compiled blobs: a faster open
+        blobs = entries.folder("engines", "openvino")  # compiled blobs: a faster open (None: read-only cache)
+        if blobs is not None:
+            core.set_property({"CACHE_DIR": str(blobs)})
         model = core.read_model(str(path))
         dims = [model.input(0).get_partial_shape()[i].get_length() for i in (1, 2, 3)]
         request = max(1, min(batch_size, round(OPENVINO_REQUEST_PIXELS / (dims[1] * dims[2]))))

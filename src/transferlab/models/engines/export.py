@@ -5,8 +5,8 @@ each tapped activation as it is produced; tracing records those hooks, so the po
 the graph and the runtimes optimise it with the convolutions.  Conv maps are pooled by an average
 pool over the whole map rather than a mean over two axes: the runtimes run it in their blocked layouts
 without a reorder (faster in both precisions; same fp32 answer).  The export is cached under the cache
-root (``engines/``), keyed by the model, weights, taps, preprocessing and library versions, and
-written atomically.
+root (``engines/``), keyed by the model, weights, taps, preprocessing and library versions, written
+atomically and validated when read (``transferlab.cache.entries``): a damaged export is exported again.
 """
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from transferlab import io as tio
+from transferlab.cache import entries
 from transferlab.models.taps import TapRecorder, pool
 
+CACHE_KIND = "engines"
 EXPORT_VERSION = 2
 OPSET = 18
 
@@ -64,25 +65,33 @@ def export_key(backbone, taps, preprocessing) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
+def export_name(backbone, taps, preprocessing) -> str:
+    """The file name of the export of ``backbone`` with ``taps`` in the cache's ``engines`` kind."""
+    safe = backbone.name.replace(":", "_").replace("/", "_")
+    return f"{safe}-{export_key(backbone, taps, preprocessing)}.onnx"
+
+
 def export_path(backbone, taps, preprocessing) -> Path:
     """Where the export of ``backbone`` with ``taps`` lives in the cache (``$TRANSFERLAB_CACHE/engines``)."""
-    from transferlab.runtime import cache_dir
-
-    safe = backbone.name.replace(":", "_").replace("/", "_")
-    return cache_dir("engines") / f"{safe}-{export_key(backbone, taps, preprocessing)}.onnx"
+    return entries.entry_path(CACHE_KIND, export_name(backbone, taps, preprocessing))
 
 
 def exported_graph(backbone, taps, preprocessing) -> Path:
-    """The cached ONNX file of ``backbone`` with ``taps`` pooled in the graph (exported on first use)."""
+    """The cached ONNX file of ``backbone`` with ``taps`` pooled in the graph (exported on first use, and
+    again when the cached one is damaged)."""
     try:
-        path = export_path(backbone, taps, preprocessing)
+        name = export_name(backbone, taps, preprocessing)
     except ImportError as exc:
         raise ExportError(f"onnx is not installed ({exc}); pip install onnx") from None
-    if path.is_file():
-        return path
-    with tio.atomic_path(path, suffix=".onnx") as tmp:
-        export_onnx(backbone, taps, preprocessing, tmp)
-    return path
+    return entries.fetch(CACHE_KIND, name, "exported graph", lambda target: export_onnx(backbone, taps, preprocessing,
+                                                                                        target), check=check_graph)
+
+
+def check_graph(path: Path) -> None:
+    """Raise unless ``path`` parses as an ONNX model (how an export written before manifests is vetted)."""
+    import onnx
+
+    onnx.checker.check_model(str(path))
 
 
 def export_onnx(backbone, taps, preprocessing, target: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from transferlab.cache import entries
 from transferlab.errors import DataError
 from transferlab.words.formats.base import BUILTIN, LoadSummary, RawVectors
 
@@ -31,12 +32,18 @@ def read_builtin() -> RawVectors:
     return RawVectors(words, matrix, LoadSummary(source=BUILTIN, format="builtin"), mm, release)
 
 
+VOCAB_KIND = "words"
+
+
+def vocab_cache_name(parquet: Path) -> str:
+    """The cache entry name of one installed copy's vocabulary (its size and time in the name)."""
+    st = parquet.stat()
+    return f"glove-6b-50d-{st.st_size}-{st.st_mtime_ns}.vocab"
+
+
 def vocab_cache_path(parquet: Path) -> Path:
     """Where the plain-text vocabulary of one installed copy is cached (``cache_dir("words")``)."""
-    from transferlab.runtime import cache_dir
-
-    st = parquet.stat()
-    return cache_dir("words") / f"glove-6b-50d-{st.st_size}-{st.st_mtime_ns}.vocab"
+    return entries.entry_path(VOCAB_KIND, vocab_cache_name(parquet))
 
 
 def _builtin_vocabulary(parquet: Path) -> list[str]:
@@ -48,33 +55,44 @@ def _builtin_vocabulary(parquet: Path) -> list[str]:
     """
     st = parquet.stat()
     stamp = f"#transferlab-vocab 1 {st.st_size} {st.st_mtime_ns}"
-    cache = vocab_cache_path(parquet)
-    words = _read_vocab_cache(cache, stamp)
-    if words is None:
+    name = vocab_cache_name(parquet)
+
+    def load(path: Path) -> list[str]:
+        return _read_vocab_cache(path, stamp)
+
+    words = entries.read(VOCAB_KIND, name, "vocabulary", load=load)
+    if words is None and entries.writable(VOCAB_KIND):
         import subprocess
         import sys
 
-        code = "import sys; from transferlab.words.formats.builtin import write_vocab_cache as w; w(*sys.argv[1:])"
+        code = "import sys; from transferlab.words.formats.builtin import store_vocab_cache as s; s(*sys.argv[1:])"
         try:
-            subprocess.run([sys.executable, "-c", code, str(parquet), str(cache), stamp], check=True,
+            subprocess.run([sys.executable, "-c", code, str(parquet), name, stamp], check=True,
                            capture_output=True, timeout=300)
         except (OSError, subprocess.SubprocessError):
             pass
-        words = _read_vocab_cache(cache, stamp)
-    return words if words is not None else _parquet_words(parquet)  # read-only home: read it here
+        words = entries.read(VOCAB_KIND, name, "vocabulary", load=load)
+    return words if words is not None else _parquet_words(parquet)  # read-only cache: read it here
 
 
-def _read_vocab_cache(cache: Path, stamp: str) -> list[str] | None:
-    try:
-        text = cache.read_text(encoding="utf-8")
-        head, _, body = text.partition("\n")
-        if head.startswith(stamp + " "):
-            words = body.split("\n")[:-1]
-            if len(words) == int(head.rsplit(" ", 1)[1]):
-                return words
-    except (OSError, ValueError, UnicodeDecodeError):
-        pass
-    return None
+def _read_vocab_cache(cache: Path, stamp: str) -> list[str]:
+    """The words of a vocabulary cache file; ValueError when its stamp or word count does not match."""
+    text = cache.read_text(encoding="utf-8")
+    head, _, body = text.partition("\n")
+    if not head.startswith(stamp + " "):
+        raise ValueError("its header does not match the installed vectors")
+    words = body.split("\n")[:-1]
+    if len(words) != int(head.rsplit(" ", 1)[1]):
+        raise ValueError(f"{len(words)} words where its header says {head.rsplit(' ', 1)[1]}")
+    return words
+
+
+def store_vocab_cache(parquet: str, name: str, stamp: str) -> None:
+    """Cache the parquet vocabulary under ``name`` (unless a word holds a line break: then it is read
+    from the parquet file each time)."""
+    words = _parquet_words(Path(parquet))
+    if not any("\n" in w or "\r" in w for w in words):
+        entries.store(VOCAB_KIND, name, "vocabulary", lambda tmp: _write_words(tmp, stamp, words))
 
 
 def _parquet_words(parquet: Path) -> list[str]:
@@ -89,11 +107,15 @@ def _parquet_words(parquet: Path) -> list[str]:
 
 def write_vocab_cache(parquet: str, cache: str, stamp: str) -> None:
     """Write the parquet vocabulary as a stamped text file (one word a line), atomically."""
-    from transferlab.io import write_text
-
     words = _parquet_words(Path(parquet))
     if not any("\n" in w or "\r" in w for w in words):
-        write_text(cache, f"{stamp} {len(words)}\n" + "".join(w + "\n" for w in words))
+        _write_words(Path(cache), stamp, words)
+
+
+def _write_words(path: Path, stamp: str, words: list[str]) -> None:
+    from transferlab.io import write_text
+
+    write_text(path, f"{stamp} {len(words)}\n" + "".join(w + "\n" for w in words))
 
 
 def _map_npy(path: Path):
