@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,55 @@ def fne_run(small_folder, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("fne-run") / "fne"
     return tl.fne(small_folder, layers="stages", image_size=64, workers=0, quiet=True, compare=True, out=out)
+
+
+# -- real faults: a small filesystem that fills up or turns read-only, damaged files ----------------
+class Tmpfs:
+    """A tmpfs mounted at ``path`` (needs root, as in CI); the ``tmpfs`` fixture unmounts it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.mounted = False
+
+    def mount(self, size: str) -> Path:
+        self.path.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(self.path)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip() or done.returncode}")
+        self.mounted = True
+        return self.path
+
+    def remount(self, options: str) -> None:
+        """``ro`` (read-only) or ``size=...`` (room freed)."""
+        subprocess.run(["mount", "-o", f"remount,{options}", str(self.path)], check=True)
+
+    def unmount(self) -> None:
+        if self.mounted:
+            subprocess.run(["umount", "-l", str(self.path)], check=False)
+            self.mounted = False
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    fs = Tmpfs(tmp_path / "mnt")
+    try:
+        yield fs
+    finally:
+        fs.unmount()
+
+
+DAMAGE = ("truncate", "zero-fill", "delete")
+
+
+def damage(path: Path, how: str) -> None:
+    """Damage a file as a lost write or a failing disk does: cut it short, zero it, or delete it."""
+    if how == "truncate":
+        with open(path, "r+b") as f:
+            f.truncate(path.stat().st_size // 2)
+    elif how == "zero-fill":
+        path.write_bytes(b"\0" * path.stat().st_size)
+    elif how == "delete":
+        path.unlink()
+    else:
+        raise ValueError(how)

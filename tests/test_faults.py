@@ -11,10 +11,11 @@ import io
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+
+from conftest import damage
 
 FNE = ["fne", "--layers", "stages", "--image-size", "64", "--workers", "0", "--quiet", "--json"]
 
@@ -43,18 +44,13 @@ def notices(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("transferlab:")]
 
 
-def damage(path: Path, how: str) -> None:
-    size = path.stat().st_size
-    if how == "truncate":
-        with open(path, "r+b") as f:
-            f.truncate(size // 3)
-    elif how == "zero-fill":
-        path.write_bytes(b"\0" * size)
-    elif how == "delete":
-        path.unlink()
-    elif how == "garbage-without-manifest":  # an entry from before manifests, damaged
+def damage_entry(path: Path, how: str) -> None:
+    """``conftest.damage``, or an entry from before manifests that no longer loads."""
+    if how == "garbage-without-manifest":
         manifest(path).unlink()
         path.write_bytes(b"not what it was")
+    else:
+        damage(path, how)
 
 
 def manifest(path: Path) -> Path:
@@ -84,7 +80,7 @@ def test_a_damaged_feature_file_is_extracted_again_with_one_notice(clean_fne, sm
     cache = tmp_path / "cache"
     shutil.copytree(clean, cache)
     target = sorted((cache / "features").glob("*.npz"))[0]
-    damage(target, how)
+    damage_entry(target, how)
     err, again = rerun(cache, small_folder, tmp_path)
     [line] = notices(err)
     assert str(target) in line and "`transferlab cache info`" in line and "computing it again" in line
@@ -115,7 +111,7 @@ def test_another_users_damaged_entry_is_named_as_theirs(clean_fne, small_folder,
     cache = tmp_path / "cache"
     shutil.copytree(clean, cache)
     target = sorted((cache / "features").glob("*.npz"))[0]
-    damage(target, "truncate")
+    damage_entry(target, "truncate")
     os.chown(target, 4242, 4242)
     err, again = rerun(cache, small_folder, tmp_path)
     [line] = notices(err)
@@ -141,7 +137,7 @@ def test_a_damaged_exported_graph_is_exported_again(clean_export, small_folder, 
     cache = tmp_path / "cache"
     shutil.copytree(clean, cache)
     [graph] = (cache / "engines").glob("*.onnx")
-    damage(graph, how)
+    damage_entry(graph, how)
     err, again = rerun(cache, small_folder, tmp_path, "--backend", "onnxruntime", "--no-cache")
     [line] = notices(err)
     assert str(graph) in line and "exported graph" in line and "`transferlab cache info`" in line
@@ -159,7 +155,7 @@ def test_a_damaged_vocabulary_cache_is_made_again(tmp_path, how):
         code, out, err = tl(WORDS)
         assert code == 0 and not notices(err)
         [vocab] = (tmp_path / "cache" / "words").glob("*.vocab")
-        damage(vocab, how)
+        damage_entry(vocab, how)
         code, again, err = tl(WORDS)
         assert code == 0 and again == out
         [line] = notices(err)
@@ -168,27 +164,11 @@ def test_a_damaged_vocabulary_cache_is_made_again(tmp_path, how):
         assert code == 0 and third == out and not notices(err)
 
 
-@pytest.fixture
-def tmpfs(tmp_path):
-    """A small tmpfs at ``tmp_path / "ro"`` (remount it read-only with ``remount_ro``)."""
-    where = tmp_path / "ro"
-    where.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(where)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
-    yield where
-    subprocess.run(["umount", str(where)], capture_output=True)
-
-
-def remount_ro(where: Path) -> None:
-    subprocess.run(["mount", "-o", "remount,ro", str(where)], check=True)
-
-
 def test_a_read_only_cache_is_read_and_not_written(tmpfs, clean_fne, small_folder, tmp_path):
     clean, accuracy = clean_fne
-    cache = tmpfs / "cache"
+    cache = tmpfs.mount("8m") / "cache"
     shutil.copytree(clean, cache)
-    remount_ro(tmpfs)
+    tmpfs.remount("ro")
     err, again = rerun(cache, small_folder, tmp_path)  # everything it needs is there: read, nothing said
     assert not notices(err) and again == accuracy
     err, _ = rerun(cache, small_folder, tmp_path, "--layers", "last")  # not cached: computed, not saved
@@ -201,8 +181,8 @@ def test_a_read_only_cache_is_read_and_not_written(tmpfs, clean_fne, small_folde
 
 
 def test_an_empty_read_only_cache_is_one_notice_and_every_kind_runs(tmpfs, small_folder, tmp_path):
-    remount_ro(tmpfs)
-    cache = tmpfs / "cache" / "shared"
+    cache = tmpfs.mount("8m") / "cache" / "shared"
+    tmpfs.remount("ro")
     err, _ = rerun(cache, small_folder, tmp_path, "--layers", "last")
     with cache_at(cache):
         code, out, words_err = tl(WORDS)
@@ -224,7 +204,7 @@ def test_cache_info_and_clear(clean_fne, tmp_path):
         assert code == 0 and info["root"] == str(cache) and info["kinds"]["features"]["entries"] == 2
         assert info["kinds"]["features"]["bytes"] > 0 and not info["kinds"]["features"]["damaged"]
         target = sorted((cache / "features").glob("*.npz"))[0]
-        damage(target, "truncate")
+        damage_entry(target, "truncate")
         code, out, err = tl(["cache", "info"])
         assert code == 0 and f"damaged: {target}" in out and str(cache) in out
 

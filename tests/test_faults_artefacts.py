@@ -7,13 +7,12 @@ import errno
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import DAMAGE, damage, run_cli
 from transferlab import io as tio
 from transferlab.errors import WriteError
 from transferlab.runs import RunFolder
@@ -21,40 +20,6 @@ from transferlab.runs import RunFolder
 FNE = ["fne", "--image-size", "64", "--layers", "stages", "--workers", "0", "--quiet"]
 FINETUNE = ["finetune", "--freeze", "all", "--augment", "none", "--epochs", "1", "--image-size", "64",
             "--workers", "0", "--quiet"]
-
-
-class Tmpfs:
-    """A tmpfs mounted at ``path`` (needs root, as in CI); unmounted by the fixture's teardown."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.mounted = False
-
-    def mount(self, size: str) -> Path:
-        self.path.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(self.path)],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip() or done.returncode}")
-        self.mounted = True
-        return self.path
-
-    def remount(self, options: str) -> None:
-        subprocess.run(["mount", "-o", f"remount,{options}", str(self.path)], check=True)
-
-    def unmount(self) -> None:
-        if self.mounted:
-            subprocess.run(["umount", "-l", str(self.path)], check=False)
-            self.mounted = False
-
-
-@pytest.fixture
-def tmpfs(tmp_path):
-    fs = Tmpfs(tmp_path / "mnt")
-    try:
-        yield fs
-    finally:
-        fs.unmount()
 
 
 def one_error_line(code: int, err: str) -> str:
@@ -147,16 +112,6 @@ def test_read_only_out_is_one_line(small_folder, tmpfs, capsys):
 
 
 # -- damaged user artefacts ------------------------------------------------------------------------
-def _truncate(path: Path) -> None:
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-
-
-def _zero_fill(path: Path) -> None:
-    path.write_bytes(b"\0" * path.stat().st_size)
-
-
-DAMAGE = {"truncated": _truncate, "zero-filled": _zero_fill, "deleted": Path.unlink}
 
 
 @pytest.fixture(scope="module")
@@ -193,11 +148,11 @@ CASES = {
 }
 # a folder without run.json is one written before manifests existed, and a shortened --config file is a
 # valid config: neither is damage
-NOT_DAMAGE = {("fne run.json", "deleted"), ("config.yaml --config", "truncated")}
+NOT_DAMAGE = {("fne run.json", "delete"), ("config.yaml --config", "truncate")}
 
 
-@pytest.mark.parametrize("case,damage", [(c, d) for c in CASES for d in DAMAGE if (c, d) not in NOT_DAMAGE])
-def test_a_damaged_artefact_is_refused_in_one_line_naming_it(case, damage, runs, small_folder, tmp_path, capsys):
+@pytest.mark.parametrize("case,how", [(c, d) for c in CASES for d in DAMAGE if (c, d) not in NOT_DAMAGE])
+def test_a_damaged_artefact_is_refused_in_one_line_naming_it(case, how, runs, small_folder, tmp_path, capsys):
     folder, name, command = CASES[case]
     work = tmp_path / "work"
     if folder is None:
@@ -205,18 +160,18 @@ def test_a_damaged_artefact_is_refused_in_one_line_naming_it(case, damage, runs,
         shutil.copy(runs / name, work / name)
     else:
         shutil.copytree(runs / folder, work)
-    DAMAGE[damage](work / name)
+    damage(work / name, how)
     code, _, err = run_cli(command(work, _image(small_folder)), capsys)
     line = one_error_line(code, err)
     assert name in line, line
-    if damage != "deleted":
+    if how != "delete":
         assert "damaged" in line or "ends early" in line or "not a text file" in line, line
 
 
 def test_a_damaged_run_json_blocks_reuse_without_overwrite(runs, tmp_path, capsys, small_folder):
     work = tmp_path / "fne"
     shutil.copytree(runs / "fne", work)
-    _truncate(work / "run.json")
+    damage(work / "run.json", "truncate")
     code, _, err = run_cli(FNE + ["--data", small_folder, "--out", work], capsys)
     line = one_error_line(code, err)
     assert "run.json is damaged" in line and "--overwrite" in line
