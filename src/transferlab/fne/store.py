@@ -175,7 +175,7 @@ def link_or_copy(src: Path, dst: Path) -> None:
     """Put ``src`` at ``dst`` (hard link when possible, else an atomic copy)."""
     import shutil
 
-    with tio.atomic_path(dst, suffix=dst.suffix) as tmp:
+    with tio.atomic_path(dst, suffix=dst.suffix, size=src.stat().st_size) as tmp:
         tmp.unlink()
         try:
             os.link(src, tmp)
