@@ -176,3 +176,24 @@ def test_a_damaged_run_json_blocks_reuse_without_overwrite(runs, tmp_path, capsy
     line = one_error_line(code, err)
     assert "run.json is damaged" in line and "--overwrite" in line
     assert os.path.exists(work / "probe.skops")  # nothing was removed
+
+
+def test_any_file_name_the_filesystem_allows_is_read_reported_and_written_back(small_folder, tmp_path, capsys):
+    """Class names with HTML, a newline and accents; a file name that is not UTF-8 at all."""
+    data = tmp_path / "odd"
+    odd = {"ants": "ants é <b>&\"x", "bees": "bees\nnew line"}
+    raw_name = b"0-\xff-not-utf8.jpg"
+    for split in ("train", "val"):
+        for cls, name in odd.items():
+            target = data / split / name
+            target.mkdir(parents=True)
+            for i, photo in enumerate(sorted((small_folder / split / cls).iterdir())[:6]):
+                dest = os.path.join(os.fsencode(target), raw_name) if i == 0 else target / f"{i} spaced 'q' ü.jpg"
+                shutil.copyfile(photo, dest)
+    out = tmp_path / "run"
+    code, _, err = run_cli(FNE + ["--data", data, "--out", out], capsys)
+    assert code == 0, err
+    assert raw_name in (out / "predictions.csv").read_bytes()  # the file's own bytes, not a mangled name
+    code, _, err = run_cli(["report", out], capsys)
+    assert code == 0, err
+    assert "&lt;b&gt;" in (out / "report.html").read_text(encoding="utf-8", errors="replace")

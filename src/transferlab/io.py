@@ -145,7 +145,7 @@ def _remove(path: Path) -> None:
 
 
 def write_text(path: str | Path, text: str) -> Path:
-    data = text.encode("utf-8")
+    data = text.encode("utf-8", "surrogateescape")  # file names that are not UTF-8 keep their bytes
     with atomic_path(path, size=len(data)) as tmp:
         tmp.write_bytes(data)
     return Path(path)

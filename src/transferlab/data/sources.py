@@ -63,16 +63,16 @@ class DataSplits:
     def fingerprint(self, split: str) -> str:
         """Digest of the exact file list (path, size, mtime) and labels: the cache key's data part."""
         part = getattr(self, split)
-        h = hashlib.sha256(f"{self.source}|{self.fingerprint_extra}|{'|'.join(self.classes)}".encode())
+        h = hashlib.sha256(os.fsencode(f"{self.source}|{self.fingerprint_extra}|{'|'.join(self.classes)}"))
         for path, label in zip(part.paths, part.labels.tolist()):
             if self.source == FASHION_MNIST:
-                h.update(f"{path}\t{label}\n".encode())
+                h.update(os.fsencode(f"{path}\t{label}\n"))
                 continue
             try:
                 st = os.stat(path)
-                h.update(f"{path}\t{label}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+                h.update(os.fsencode(f"{path}\t{label}\t{st.st_size}\t{st.st_mtime_ns}\n"))
             except OSError:
-                h.update(f"{path}\t{label}\tmissing\n".encode())
+                h.update(os.fsencode(f"{path}\t{label}\tmissing\n"))
         return h.hexdigest()
 
     def summary(self) -> str:

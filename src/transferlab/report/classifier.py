@@ -27,7 +27,7 @@ SCORE = {"fne": "the linear SVM's decision value for the predicted class",
 def read_predictions(folder: Path) -> list[dict]:
     path = folder / "predictions.csv"
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:
             rows = list(csv.DictReader(f))
     except OSError as exc:
         raise DataError(f"{path} cannot be read ({exc.strerror or exc}); rerun the run") from None
