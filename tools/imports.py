@@ -40,7 +40,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("cache",),                         # every file under the cache root: validated, atomic, with manifests
     ("schema",),                        # typed configs
     ("runs", "cli_args"),               # run folders; argparse from the configs
-    ("evaluation", "data"),             # evaluation summaries (metrics.json through runs); datasets, images, splits
+    ("evaluation", "data"),             # predictions.csv, confusion.png and the metrics; datasets, images, splits
     ("models",),                        # backbones, taps, blocks, the extraction engines, classify
     ("fne", "words"),                   # full-network embeddings; word-embedding spaces
     ("finetune",),
