@@ -143,6 +143,20 @@ def command(parser: argparse.ArgumentParser, cls: type[Config], func, descriptio
     return sections
 
 
+def add_subcommands(parser: argparse.ArgumentParser, dest: str, table: dict, add_arguments, json_help: str) -> None:
+    """Fill a command group's parser (``words``, ``cache``): ``table`` maps each sub-command to (handler, help,
+    examples); ``add_arguments(sub_parser, name)`` adds its config's options; every one gets ``--json``."""
+    sub = parser.add_subparsers(dest=dest, metavar="SUBCOMMAND")
+    sub.required = True
+    for name, (func, help_text, examples) in table.items():
+        p = sub.add_parser(name, help=help_text, description=help_text[:1].upper() + help_text[1:] + ".",
+                           formatter_class=HelpFormatter,
+                           epilog="examples:\n" + "\n".join(f"  {e}" for e in examples))
+        add_arguments(p, name)
+        p.add_argument("--json", action="store_true", help=json_help)
+        p.set_defaults(func=func)
+
+
 def add_output_arguments(parser: argparse.ArgumentParser, *, json: bool = True, quiet: bool = False) -> None:
     """``--json`` (and ``--quiet`` where the config has no field for it): how results are printed."""
     if json:

@@ -47,9 +47,7 @@ def human_bytes(n: int) -> str:
 def free_bytes(path: str | Path) -> int | None:
     """Bytes an unprivileged user may still write on the filesystem holding ``path`` (or its nearest
     existing parent); None when it cannot be asked."""
-    p = Path(path).absolute()
-    while not p.exists() and p != p.parent:
-        p = p.parent
+    p = nearest_existing(Path(path).absolute())
     try:
         st = os.statvfs(p)
     except OSError:
@@ -109,7 +107,7 @@ def atomic_path(path: str | Path, suffix: str | None = None, size: int | None = 
             cause = _write_failure(exc)
             if cause is None:
                 raise
-            written = _size(tmp_path)
+            written = file_size(tmp_path)
             _remove(tmp_path)  # before measuring what is free: the partial file's space is given back
             needed = max(size or 0, written) if size is not None or written else None
             raise write_error(cause, path, "writing", needed, at_least=size is None) from exc
@@ -132,11 +130,19 @@ def _write_failure(exc: BaseException) -> OSError | None:
     return None
 
 
-def _size(path: Path) -> int:
+def file_size(path: Path) -> int:
+    """The size of ``path`` in bytes; 0 when it cannot be read (gone, or never written)."""
     try:
         return path.stat().st_size
     except OSError:
         return 0
+
+
+def nearest_existing(path: Path) -> Path:
+    """``path`` itself, or its nearest parent that exists."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def _remove(path: Path) -> None:

@@ -8,7 +8,7 @@ import json
 
 from pydantic import field_validator
 
-from transferlab.cli_args import HelpFormatter, add_config_arguments, config_from_args
+from transferlab.cli_args import add_config_arguments, add_subcommands, config_from_args
 from transferlab.schema import Config, option, quiet_option
 
 DESCRIPTION = ("The cache under $TRANSFERLAB_CACHE (default ~/.cache/transferlab): extracted features, exported "
@@ -94,15 +94,9 @@ def fill(parser: argparse.ArgumentParser) -> None:
     """Fill the ``cache`` parser: ``info`` and ``clear``, each built from its config."""
     parser.description = DESCRIPTION
     parser.epilog = "examples:\n  transferlab cache info\n  transferlab cache clear --kind features"
-    sub = parser.add_subparsers(dest="cache_command", metavar="SUBCOMMAND")
-    sub.required = True
-    for name, (func, help_text, examples) in SUBCOMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text[:1].upper() + help_text[1:] + ".",
-                           formatter_class=HelpFormatter,
-                           epilog="examples:\n" + "\n".join(f"  {e}" for e in examples))
-        add_config_arguments(p, {"info": CacheInfoConfig, "clear": CacheClearConfig}[name])
-        p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout (default: text)")
-        p.set_defaults(func=func)
+    add_subcommands(parser, "cache_command", SUBCOMMANDS,
+                    lambda p, name: add_config_arguments(p, {"info": CacheInfoConfig, "clear": CacheClearConfig}[name]),
+                    "print exactly one JSON object on stdout (default: text)")
 
 
 PARSERS = {"cache": fill}

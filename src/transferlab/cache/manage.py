@@ -7,6 +7,7 @@ from pathlib import Path
 
 from transferlab.cache.entries import MANIFESTS, entry_path, manifest_path, read_manifest
 from transferlab.errors import BadInputError
+from transferlab.io import file_size, nearest_existing
 from transferlab.runtime import CACHE_ENV, cache_root
 
 STALE_TEMPORARY_S = 3600
@@ -37,10 +38,10 @@ def cache_info() -> dict:
         folder = root / kind
         files = _files(folder)
         damaged = [str(p) for p in files if p.parent == folder and _damaged(kind, p)]
-        kinds[kind] = {"path": str(folder), "entries": len(files), "bytes": sum(_size(p) for p in files),
+        kinds[kind] = {"path": str(folder), "entries": len(files), "bytes": sum(file_size(p) for p in files),
                        "damaged": damaged, "holds": KINDS.get(kind, "")}
     return {"root": str(root), "variable": CACHE_ENV, "set_by_variable": bool(os.environ.get(CACHE_ENV)),
-            "writable": os.access(_existing(root), os.W_OK | os.X_OK),
+            "writable": os.access(nearest_existing(root), os.W_OK | os.X_OK),
             "bytes": sum(k["bytes"] for k in kinds.values()), "kinds": kinds}
 
 
@@ -107,20 +108,9 @@ def _mtime(path: Path) -> float:
 
 def _damaged(kind: str, path: Path) -> bool:
     expected = read_manifest(manifest_path(kind, path.name))
-    return expected is not None and _size(entry_path(kind, path.name)) != expected["size"]
+    return expected is not None and file_size(entry_path(kind, path.name)) != expected["size"]
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def _existing(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
 
 
 def _unlink(path: Path) -> None:

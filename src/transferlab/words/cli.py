@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from transferlab.cli_args import HelpFormatter, add_config_arguments, config_from_args
+from transferlab.cli_args import add_config_arguments, add_subcommands, config_from_args
 from transferlab.words import config as cfgs
 
 DESCRIPTION = ("Query a word-embedding space (default: GloVe 6B 50d, built in, offline): similarities, "
@@ -315,19 +315,15 @@ def fill(parser: argparse.ArgumentParser) -> None:
     parser.description = DESCRIPTION
     parser.epilog = ("examples:\n  transferlab words analogy man king woman\n"
                      "  transferlab words SUBCOMMAND --help")
-    sub = parser.add_subparsers(dest="words_command", metavar="SUBCOMMAND")
-    sub.required = True
-    for name, (func, help_text, examples) in SUBCOMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text[:1].upper() + help_text[1:] + ".",
-                           formatter_class=HelpFormatter,
-                           epilog="examples:\n" + "\n".join(f"  {e}" for e in examples))
-        cls = cfgs.CONFIGS[name]
-        shared = cfgs.SearchOptions.model_fields  # the vectors group last
-        add_config_arguments(p, cls, only=[f for f in cls.model_fields if f not in shared]
-                             + [f for f in cls.model_fields if f in shared])
-        p.add_argument("--json", action="store_true",
-                       help="print exactly one JSON object on stdout; warnings go to stderr (default: text)")
-        p.set_defaults(func=func)
+    add_subcommands(parser, "words_command", SUBCOMMANDS, _add_options,
+                    "print exactly one JSON object on stdout; warnings go to stderr (default: text)")
+
+
+def _add_options(parser: argparse.ArgumentParser, name: str) -> None:
+    cls = cfgs.CONFIGS[name]
+    shared = cfgs.SearchOptions.model_fields  # the vectors group last
+    add_config_arguments(parser, cls, only=[f for f in cls.model_fields if f not in shared]
+                         + [f for f in cls.model_fields if f in shared])
 
 
 PARSERS = {"words": fill}
