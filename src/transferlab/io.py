@@ -138,6 +138,14 @@ def file_size(path: Path) -> int:
         return 0
 
 
+def read_only_fs(path: Path) -> bool:
+    """Whether ``path`` is on a filesystem mounted read-only (False when that cannot be asked)."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
+
+
 def nearest_existing(path: Path) -> Path:
     """``path`` itself, or its nearest parent that exists."""
     while not path.exists() and path != path.parent:
@@ -218,7 +226,7 @@ def ensure_writable_dir(path: str | Path) -> Path:
         err.errno = exc.errno
         raise err from exc
     if not os.access(path, os.W_OK | os.X_OK):
-        read_only = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+        read_only = read_only_fs(path)
         err = WriteError(f"output directory {path} is not writable"
                          + (" (read-only file system)" if read_only else ""))
         err.errno = errno.EROFS if read_only else errno.EACCES

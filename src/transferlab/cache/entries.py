@@ -212,9 +212,7 @@ def _write_manifest(path: Path, side: Path) -> None:
 
 def _writable(folder: Path, announce: bool = True) -> bool:
     """Whether ``folder`` (created if missing) can take new files; one notice per cache when not."""
-    probe = folder
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
+    probe = tio.nearest_existing(folder)
     if os.access(probe, os.W_OK | os.X_OK):
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -222,17 +220,10 @@ def _writable(folder: Path, announce: bool = True) -> bool:
         except OSError as exc:
             why = exc.strerror or str(exc)
     else:
-        why = "a read-only filesystem" if _read_only_fs(probe) else f"{probe} is not writable"
+        why = "a read-only filesystem" if tio.read_only_fs(probe) else f"{probe} is not writable"
     if announce:
         _announce_read_only(why)
     return False
-
-
-def _read_only_fs(path: Path) -> bool:
-    try:
-        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
-    except (OSError, AttributeError):
-        return False
 
 
 def _announce_read_only(why: str) -> None:
