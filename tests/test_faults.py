@@ -229,3 +229,5 @@ def test_the_python_face_of_the_cache(tmp_path):
         assert clear_cache("features")["removed"] == []
         with pytest.raises(BadInputError, match="nonsense"):
             clear_cache(["nonsense"])
+        with pytest.raises(BadInputError, match="older_than"):  # checked as the command line checks it
+            clear_cache(older_than=-1)

@@ -37,8 +37,8 @@ LAYERS: list[tuple[str, ...]] = [
                                         # classes; the HTML pieces every page is built from
     ("io",),                            # atomic files, JSON / YAML
     ("runtime",),                       # device, workers, cache root
-    ("cache",),                         # every file under the cache root: validated, atomic, with manifests
     ("schema",),                        # typed configs
+    ("cache",),                         # every file under the cache root: validated, atomic, with manifests
     ("runs", "cli_args"),               # run folders; argparse from the configs
     ("evaluation", "data"),             # predictions.csv, confusion.png and the metrics; datasets, images, splits
     ("models",),                        # backbones, taps, blocks, the extraction engines, classify

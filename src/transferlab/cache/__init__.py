@@ -3,7 +3,7 @@
 - ``entries``: validated reads and atomic writes of cache entries, each with a manifest (size and
   digest); a damaged entry is deleted and computed again with one notice; a read-only cache is read;
 - ``manage``: ``cache_info`` and ``clear_cache`` (``transferlab cache info|clear``);
-- ``cli``: the door, with the commands' typed options.
+- ``config``: the typed options of ``cache info|clear`` and the kinds of entry; ``cli``: the door.
 """
 
 from transferlab._package import lazy_package

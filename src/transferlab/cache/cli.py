@@ -1,49 +1,14 @@
-"""``transferlab cache info|clear``: the door onto ``transferlab.cache.manage``, and their typed options
-(here rather than in the package: the cache sits on a floor below the schema, so the formats that
-read word vectors may use it)."""
+"""``transferlab cache info|clear``: the door onto ``transferlab.cache.manage``."""
 from __future__ import annotations
 
 import argparse
 import json
 
-from pydantic import field_validator
-
+from transferlab.cache.config import CacheClearConfig, CacheInfoConfig
 from transferlab.cli_args import add_config_arguments, add_subcommands, config_from_args
-from transferlab.schema import Config, option, quiet_option
 
 DESCRIPTION = ("The cache under $TRANSFERLAB_CACHE (default ~/.cache/transferlab): extracted features, exported "
                "graphs, the word vocabulary. Every entry is checked when read; a damaged one is computed again.")
-
-
-class CacheInfoConfig(Config):
-    """``transferlab cache info``: where the cache is, its size per kind, its entries."""
-
-    command = "cache info"
-    quiet: bool = quiet_option("only the location and the total, not each kind")
-
-
-class CacheClearConfig(Config):
-    """``transferlab cache clear``: delete cache entries (all, of some kinds, or the old ones)."""
-
-    command = "cache clear"
-    quiet: bool = quiet_option("only the summary line, not each file removed")
-    kind: list[str] | None = option(None, "only these kinds (features, engines, words, FashionMNIST, ...; "
-                                          "`transferlab cache info` lists them)", nargs="+", metavar="KIND",
-                                    default_text="every kind")
-    older_than: float | None = option(None, "only entries last written more than DAYS days ago", ge=0,
-                                      metavar="DAYS", default_text="every entry")
-
-    @field_validator("kind")
-    @classmethod
-    def _kind(cls, value):
-        from transferlab.cache.manage import check_kinds
-
-        if value is not None:
-            try:
-                check_kinds(value)
-            except ValueError as exc:
-                raise ValueError(str(exc).split(": ", 1)[1]) from None
-        return value
 
 
 def cmd_info(args) -> int:

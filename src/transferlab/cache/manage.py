@@ -5,29 +5,12 @@ import os
 import time
 from pathlib import Path
 
+from transferlab.cache.config import KINDS, CacheClearConfig, kinds_present
 from transferlab.cache.entries import MANIFESTS, entry_path, manifest_path, read_manifest
-from transferlab.errors import BadInputError
 from transferlab.io import file_size, nearest_existing
 from transferlab.runtime import CACHE_ENV, cache_root
 
 STALE_TEMPORARY_S = 3600
-
-# the kinds this package writes, and what each holds
-KINDS = {
-    "features": "extracted features of embed, fne and sweep runs (.npz)",
-    "engines": "exported ONNX graphs and OpenVINO's compiled blobs",
-    "words": "the built-in word vectors' vocabulary",
-    "FashionMNIST": "the downloaded Fashion-MNIST dataset (fne/finetune --data fashion-mnist --ensure)",
-}
-
-
-def kinds_present() -> list[str]:
-    """The kinds of the known list, then any other folder under the cache root."""
-    root = cache_root()
-    others = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) \
-        if root.is_dir() else []
-    return list(KINDS) + [k for k in others if k not in KINDS]
-
 
 def cache_info() -> dict:
     """Where the cache is and, per kind, its size, number of entries and the entries already damaged
@@ -47,10 +30,11 @@ def cache_info() -> dict:
 
 def clear_cache(kind: list[str] | str | None = None, older_than: float | None = None) -> dict:
     """Delete the entries of ``kind`` (every kind when None) last written more than ``older_than`` days
-    ago (all when None), with their manifests; the paths removed, and those that could not be."""
-    kinds = [kind] if isinstance(kind, str) else list(kind or kinds_present())
-    check_kinds(kinds)
-    cutoff = None if older_than is None else time.time() - float(older_than) * 86400
+    ago (all when None), with their manifests; the paths removed, and those that could not be.  The
+    values are checked by ``CacheClearConfig``, as ``transferlab cache clear`` checks them."""
+    cfg = CacheClearConfig(kind=[kind] if isinstance(kind, str) else kind, older_than=older_than)
+    kinds = cfg.kind or kinds_present()
+    cutoff = None if cfg.older_than is None else time.time() - cfg.older_than * 86400
     removed, kept = [], []
     me = os.getuid() if hasattr(os, "getuid") else None
     for k in kinds:
@@ -81,13 +65,6 @@ def clear_cache(kind: list[str] | str | None = None, older_than: float | None = 
                     _rmdir(d)
     return {"root": str(cache_root()), "removed": removed, "kept": kept,
             "bytes": sum(e["bytes"] for e in removed)}
-
-
-def check_kinds(kinds: list[str]) -> None:
-    known = kinds_present()
-    unknown = [k for k in kinds if k not in known]
-    if unknown:
-        raise BadInputError(f"kind (--kind) {', '.join(unknown)}: must be one of {', '.join(known)}")
 
 
 def _files(folder: Path) -> list[Path]:
@@ -135,4 +112,4 @@ def human_bytes(n: int) -> str:
     return f"{n} B"
 
 
-__all__ = ["KINDS", "cache_info", "clear_cache", "check_kinds", "human_bytes"]
+__all__ = ["KINDS", "cache_info", "clear_cache", "human_bytes"]
